@@ -1,0 +1,9 @@
+"""The PAIR ``call_model_function`` keys, re-exported so users need not import ``saliency``."""
+from saliency.core.base import (CONVOLUTION_LAYER_VALUES, CONVOLUTION_OUTPUT_GRADIENTS,
+                                INPUT_OUTPUT_GRADIENTS, OUTPUT_LAYER_VALUES)
+
+ALL_KEYS = (INPUT_OUTPUT_GRADIENTS, OUTPUT_LAYER_VALUES, CONVOLUTION_LAYER_VALUES,
+            CONVOLUTION_OUTPUT_GRADIENTS)
+
+__all__ = ["INPUT_OUTPUT_GRADIENTS", "OUTPUT_LAYER_VALUES", "CONVOLUTION_LAYER_VALUES",
+           "CONVOLUTION_OUTPUT_GRADIENTS", "ALL_KEYS"]

@@ -1,0 +1,81 @@
+"""Argument checks at the public boundary. Every message names the argument, what was expected
+and what was received (the Keras convention)."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def check_array(value, name, min_rank=0, allow_empty=False):
+    """Returns ``value`` as a finite float32 ndarray.
+
+    Raises:
+      TypeError: not array-like, or not a real floating/integer-free dtype (booleans, strings,
+        integers such as uint8 images are refused: scale them to floats first).
+      ValueError: rank below ``min_rank``, empty, NaN or inf.
+    """
+    try:
+        arr = np.asarray(value)
+    except Exception as e:  # pragma: no cover - exotic inputs
+        raise TypeError(f"{name}: expected an array, received {type(value).__name__}") from e
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.floating):
+        raise TypeError(
+            f"{name}: expected a floating-point array (float32), received dtype {arr.dtype}. "
+            "Convert images with e.g. x.astype('float32') / 255.")
+    if arr.ndim < min_rank:
+        raise ValueError(f"{name}: expected an array of rank >= {min_rank}, received shape "
+                         f"{arr.shape}")
+    if arr.size == 0 and not allow_empty:
+        raise ValueError(f"{name}: is empty (shape {arr.shape}); expected at least one element")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name}: contains NaN or inf values")
+    return arr.astype(np.float32, copy=False)
+
+
+def check_positive_int(value, name, minimum=1):
+    """Returns ``value`` as an int >= ``minimum``; raises TypeError/ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an integer >= {minimum}, received {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, received {value}")
+    return int(value)
+
+
+def check_optional_positive_int(value, name):
+    return None if value is None else check_positive_int(value, name)
+
+
+def check_fraction(value, name, low=0.0, high=1.0, low_open=False):
+    """Returns ``value`` as a float in [low, high] ((low, high] if ``low_open``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a number, received {value!r}")
+    value = float(value)
+    bad = (value <= low if low_open else value < low) or value > high or not np.isfinite(value)
+    if bad:
+        bracket = "(" if low_open else "["
+        raise ValueError(f"{name}: expected a value in {bracket}{low}, {high}], received {value}")
+    return value
+
+
+def check_nonnegative(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a number, received {value!r}")
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name}: expected a finite number >= 0, received {value}")
+    return float(value)
+
+
+def check_class_idx(class_idx, num_classes, name):
+    """Raises ValueError if any class is outside [0, num_classes)."""
+    c = np.asarray(class_idx)
+    if c.size and (c.min() < 0 or c.max() >= num_classes):
+        bad = c[(c < 0) | (c >= num_classes)]
+        raise ValueError(f"{name}: class index {int(bad.flat[0])} is out of range; the model has "
+                         f"{num_classes} classes (valid: 0..{num_classes - 1})")
+
+
+def check_same_shape(value, reference_shape, name, reference_name):
+    if tuple(value.shape) != tuple(reference_shape):
+        raise ValueError(f"{name}: expected shape {tuple(reference_shape)} (the shape of "
+                         f"{reference_name}), received {tuple(value.shape)}")

@@ -1,0 +1,73 @@
+"""Small Keras models trained in seconds on the offline datasets (tests, demo, benchmarks)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def small_cnn(input_shape, num_classes=10, width=16, softmax=False, seed=0):
+    """A small CNN: two 3×3 convolutions (ReLU), max-pooling, global average pooling, dense.
+
+    Args:
+      input_shape: ``(H, W, C)``.
+      num_classes: outputs.
+      width: channels of the first convolution (the second has twice as many).
+      softmax: end in a softmax (probabilities) instead of logits.
+      seed: weight initialisation seed.
+
+    Returns:
+      An uncompiled Keras 3 functional model.
+    """
+    import keras
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(shape=tuple(input_shape))
+    h = keras.layers.Conv2D(width, 3, padding="same", activation="relu", name="conv1")(inputs)
+    h = keras.layers.MaxPooling2D(2)(h)
+    h = keras.layers.Conv2D(2 * width, 3, padding="same", activation="relu", name="conv2")(h)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    outputs = keras.layers.Dense(num_classes, activation="softmax" if softmax else None,
+                                 name="logits" if not softmax else "probs")(h)
+    return keras.Model(inputs, outputs, name="small_cnn")
+
+
+def train_classifier(model, x, y, epochs=5, batch_size=64, learning_rate=3e-3, verbose=0,
+                     seed=0):
+    """Compiles ``model`` with Adam and sparse cross-entropy and fits it; returns the model."""
+    import keras
+    keras.utils.set_random_seed(seed)
+    from_logits = model.layers[-1].get_config().get("activation") != "softmax"
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
+                  metrics=["accuracy"])
+    model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=verbose, shuffle=True)
+    return model
+
+
+def cache_dir() -> Path:
+    """The user's cache directory for tfpath (``$TFPATH_CACHE`` or ``~/.cache/tfpath``)."""
+    root = os.environ.get("TFPATH_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache")),
+        "tfpath")
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def digits_cnn(size=16, epochs=30, retrain=False, verbose=0):
+    """A small CNN trained once on scikit-learn digits (resized to ``size``), cached on disk.
+
+    Returns:
+      ``(model, split)``: the Keras model (logits) and the :class:`tfpath.datasets.Split`.
+    """
+    import keras
+    from tfpath.datasets import load_digits
+    split = load_digits(size=size)
+    path = cache_dir() / f"digits_cnn_{size}_{epochs}.keras"
+    if path.exists() and not retrain:
+        return keras.models.load_model(path), split
+    model = small_cnn(split.input_shape, split.num_classes)
+    train_classifier(model, split.x_train, split.y_train, epochs=epochs, verbose=verbose)
+    model.save(path)
+    return model, split
