@@ -42,22 +42,21 @@ INTEGRATORS = RULES + ("idgi",)
 
 
 # ---------------------------------------------------------------------------------- rules
-def grid_size(rule: str, steps: int) -> int:
-    """Number of path nodes a rule needs for ``steps`` gradient evaluations."""
+def _grid_size(rule: str, steps: int) -> int:
+    """Number of path nodes a rule evaluates on for ``steps`` gradient evaluations."""
     if rule in ("left", "right", "midpoint"):
         return steps + 1
-    if rule == "gauss_legendre":
-        return 2
     return steps
 
 
-def rule_points(rule: str, grid: np.ndarray, steps: int):
+def rule_points(rule: str, grid, steps: int):
     """Evaluation parameters and weights of ``rule`` on a path's node grid.
 
     Args:
       rule: one of :data:`RULES`.
-      grid: float64 array of ``grid_size(rule, steps)`` node parameters, baseline to input.
-      steps: number of gradient evaluations.
+      grid: the path's grid function: ``grid(n)`` returns ``n`` node parameters, float64,
+        from the baseline (first) to the input (last); ``grid(2)`` is the parameter interval.
+      steps: number of gradient evaluations (>= 1; >= 2 for trapezoid).
 
     Returns:
       ``(params [steps], weights [steps])`` as float64 arrays.
@@ -65,28 +64,28 @@ def rule_points(rule: str, grid: np.ndarray, steps: int):
     Raises:
       ValueError: unknown rule, or ``trapezoid`` with fewer than 2 steps.
     """
-    grid = np.asarray(grid, np.float64)
-    if rule == "linspace_mean":
-        return grid, np.full(steps, (grid[-1] - grid[0]) / steps)
-    seg = np.diff(grid)
-    if rule == "left":
-        return grid[:-1], seg
-    if rule == "right":
-        return grid[1:], seg
-    if rule == "midpoint":
-        return 0.5 * (grid[:-1] + grid[1:]), seg
-    if rule == "trapezoid":
-        if steps < 2:
-            raise ValueError(f"steps: the trapezoid rule needs at least 2 steps, received {steps}")
-        w = np.zeros(steps)
-        w[:-1] += 0.5 * seg
-        w[1:] += 0.5 * seg
-        return grid, w
+    if rule not in RULES:
+        raise ValueError(f"integrator: unknown rule {rule!r}; expected one of {INTEGRATORS}")
+    if rule == "trapezoid" and steps < 2:
+        raise ValueError(f"steps: the trapezoid rule needs at least 2 steps, received {steps}")
+    a, b = np.asarray(grid(2), np.float64)
     if rule == "gauss_legendre":
         nodes, weights = np.polynomial.legendre.leggauss(steps)
-        a, b = grid[0], grid[-1]
         return a + (b - a) * (nodes + 1.0) / 2.0, weights * (b - a) / 2.0
-    raise ValueError(f"integrator: unknown rule {rule!r}; expected one of {INTEGRATORS}")
+    nodes = np.asarray(grid(_grid_size(rule, steps)), np.float64)
+    if rule == "linspace_mean":
+        return nodes, np.full(steps, (b - a) / steps)
+    seg = np.diff(nodes)
+    if rule == "left":
+        return nodes[:-1], seg
+    if rule == "right":
+        return nodes[1:], seg
+    if rule == "midpoint":
+        return 0.5 * (nodes[:-1] + nodes[1:]), seg
+    w = np.zeros(steps)                                  # trapezoid
+    w[:-1] += 0.5 * seg
+    w[1:] += 0.5 * seg
+    return nodes, w
 
 
 def check_integrator(name: str, allowed=INTEGRATORS) -> str:

@@ -201,8 +201,7 @@ class TFPathSaliency(pair_core.CoreSaliency):
             params = path.grid(idgi_nodes or steps)
             weights = np.zeros_like(params)
         else:
-            params, weights = integrate.rule_points(
-                integrator, path.grid(integrate.grid_size(integrator, steps)), steps)
+            params, weights = integrate.rule_points(integrator, path.grid, steps)
         acc = integrate.make_accumulator(integrator, idgi_side)
         attr, residual, values = engine.integrate_path(
             prep.evaluator, path, acc, prep.x, baseline, params, weights, prep.class_idx,

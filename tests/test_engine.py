@@ -1,0 +1,100 @@
+"""The streaming engine: batching, chunking, per-input classes, convergence of the rules."""
+import numpy as np
+import pytest
+
+import tfpath
+from tfpath import engine
+
+
+@pytest.fixture(scope="module")
+def mf(cnn):
+    return tfpath.ModelFunction(cnn, target="logit")
+
+
+METHODS = [
+    (tfpath.IntegratedGradients, dict(x_steps=12)),
+    (tfpath.IntegratedGradients, dict(x_steps=12, integrator="idgi")),
+    (tfpath.BlurIG, dict(steps=12, max_sigma=5)),
+    (tfpath.BlurIG, dict(steps=12, max_sigma=5, integrator="idgi")),
+    (tfpath.GuidedIG, dict(x_steps=12)),
+    (tfpath.GuidedIG, dict(x_steps=12, integrator="idgi")),
+]
+
+
+@pytest.mark.parametrize("method,kwargs", METHODS)
+def test_batch_equals_one_by_one_with_per_input_classes(mf, images, method, kwargs):
+    classes = [0, 3, 1, 4]
+    batch = method().GetMaskBatch(images, mf, {"class_idx": classes}, **kwargs)
+    for i, c in enumerate(classes):
+        single = method().GetMask(images[i], mf, {"class_idx": c}, **kwargs)
+        np.testing.assert_allclose(batch[i], single, rtol=1e-4,
+                                   atol=1e-5 * np.abs(single).max())
+
+
+@pytest.mark.parametrize("method,kwargs", METHODS)
+@pytest.mark.parametrize("batch_size", [1, 3, 5, 64])
+def test_chunk_size_does_not_change_the_result(mf, images, method, kwargs, batch_size):
+    ref = method().GetMaskBatch(images[:3], mf, {"class_idx": 2}, **kwargs)
+    got = method().GetMaskBatch(images[:3], mf, {"class_idx": 2}, batch_size=batch_size,
+                                **kwargs)
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
+
+
+def test_model_calls_never_exceed_batch_size(mf, images):
+    rows = []
+
+    def recording(x_batch, call_model_args=None, expected_keys=None):
+        rows.append(len(x_batch))
+        return mf(x_batch, call_model_args, expected_keys)
+
+    tfpath.IntegratedGradients().GetMaskBatch(images, recording, {"class_idx": 1}, x_steps=50,
+                                              batch_size=8)
+    calls = rows[1:]                                # the first is the boundary check
+    assert max(calls) <= 8 and sum(calls) == 4 * 50
+    rows.clear()
+    tfpath.GuidedIG().GetMaskBatch(images, recording, {"class_idx": 1}, x_steps=20)
+    assert rows[1:] == [4] * 20                     # one call per step for the whole batch
+
+
+def test_auto_chunk_rows():
+    assert engine.auto_rows(28 * 28) == engine.AUTO_CHUNK_MAX_ROWS
+    assert engine.auto_rows(224 * 224 * 3) == (1 << 24) // (4 * 224 * 224 * 3)
+    assert engine.auto_rows(10 ** 9) == 1
+
+
+def test_details_shapes_and_path_values(mf, images):
+    d = tfpath.IntegratedGradients().GetMaskBatchWithDetails(images[:2], mf, {"class_idx": 1},
+                                                             x_steps=9)
+    assert d.mask.shape == images[:2].shape and d.mask.dtype == np.float32
+    assert d.path_values.shape == (2, 9) and d.convergence_delta.shape == (2,)
+    # the path starts at the baseline and ends at the input
+    np.testing.assert_allclose(d.path_values[:, 0], d.start_value, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(d.path_values[:, -1], d.end_value, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(d.end_value, mf.predict(images[:2], 1), rtol=1e-5)
+    one = tfpath.IntegratedGradients().GetMaskWithDetails(images[0], mf, {"class_idx": 1},
+                                                          x_steps=9)
+    assert np.ndim(one.convergence_delta) == 0 and one.path_values.shape == (9,)
+
+
+def test_convergence_delta_shrinks_with_steps(smooth_cnn):
+    mf = tfpath.ModelFunction(smooth_cnn, target="logit")
+    x = np.random.default_rng(4).random((10, 10, 1)).astype(np.float32) * 2
+    ig = tfpath.IntegratedGradients()
+    deltas = [abs(ig.GetMaskWithDetails(x, mf, {"class_idx": 0}, x_steps=s,
+                                        integrator="left").convergence_delta)
+              for s in (4, 16, 64, 256)]
+    assert all(a > b for a, b in zip(deltas, deltas[1:])), deltas
+    assert deltas[-1] < deltas[0] / 20
+
+
+def test_trapezoid_and_gauss_legendre_beat_left_riemann(smooth_cnn):
+    mf = tfpath.ModelFunction(smooth_cnn, target="logit")
+    rng = np.random.default_rng(5)
+    ig = tfpath.IntegratedGradients()
+    for _ in range(3):
+        x = rng.random((10, 10, 1)).astype(np.float32) * 2
+        err = {r: abs(ig.GetMaskWithDetails(x, mf, {"class_idx": 1}, x_steps=16,
+                                            integrator=r).convergence_delta)
+               for r in ("left", "trapezoid", "gauss_legendre")}
+        assert err["trapezoid"] < err["left"] and err["gauss_legendre"] < err["left"], err
+        assert err["gauss_legendre"] < err["trapezoid"], err

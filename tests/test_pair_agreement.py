@@ -1,0 +1,142 @@
+"""Default settings give PAIR saliency's numbers, on the same inputs and call_model_function."""
+import contextlib
+
+import numpy as np
+import pytest
+import saliency.core as pair
+from saliency.core import guided_ig as pair_guided_ig
+
+import tfpath
+
+RTOL = 1e-4
+
+
+def assert_close(ours, theirs):
+    """Agreement to RTOL relative to the mask's scale."""
+    ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
+    assert ours.shape == theirs.shape
+    scale = np.abs(theirs).max()
+    assert scale > 0
+    assert np.abs(ours - theirs).max() <= RTOL * scale, np.abs(ours - theirs).max() / scale
+
+
+@contextlib.contextmanager
+def numpy2_shim_for_pair_guided_ig():
+    """PAIR's guided_ig calls np.quantile(interpolation=...), removed in NumPy 2.4."""
+    original = pair_guided_ig.np.quantile
+
+    def quantile(a, q, interpolation=None, **kwargs):
+        if interpolation is not None:
+            kwargs["method"] = interpolation
+        return original(a, q, **kwargs)
+
+    pair_guided_ig.np.quantile = quantile
+    try:
+        yield
+    finally:
+        pair_guided_ig.np.quantile = original
+
+
+@pytest.fixture(scope="module")
+def mf(cnn):
+    return tfpath.ModelFunction(cnn, target="probability")
+
+
+@pytest.fixture(scope="module")
+def x(images):
+    return images[0]
+
+
+def keras_style_call_model_function(model):
+    """The standard GradientTape call_model_function of PAIR's TF2 examples."""
+    import tensorflow as tf
+
+    def call_model_function(x_batch, call_model_args=None, expected_keys=None):
+        c = call_model_args["class_idx"]
+        x_batch = tf.convert_to_tensor(np.asarray(x_batch, np.float32))
+        with tf.GradientTape() as tape:
+            tape.watch(x_batch)
+            out = tf.nn.softmax(model(x_batch))[:, c]
+        return {pair.INPUT_OUTPUT_GRADIENTS: tape.gradient(out, x_batch).numpy()}
+
+    return call_model_function
+
+
+def test_gradient_saliency(mf, x):
+    assert_close(tfpath.GradientSaliency().GetMask(x, mf, {"class_idx": 2}),
+                 pair.GradientSaliency().GetMask(x, mf, {"class_idx": 2}))
+
+
+@pytest.mark.parametrize("steps", [1, 7, 25])
+def test_integrated_gradients(mf, x, steps):
+    base = np.full_like(x, 0.3)
+    assert_close(tfpath.IntegratedGradients().GetMask(x, mf, {"class_idx": 2}, x_baseline=base,
+                                                      x_steps=steps),
+                 pair.IntegratedGradients().GetMask(x, mf, {"class_idx": 2}, x_baseline=base,
+                                                    x_steps=steps, batch_size=steps))
+
+
+def test_integrated_gradients_analytic(analytic_mf):
+    x = np.array([1.0, 2.0, 0.5], np.float32)
+    assert_close(tfpath.IntegratedGradients().GetMask(x, analytic_mf),
+                 pair.IntegratedGradients().GetMask(x, analytic_mf))
+
+
+@pytest.mark.parametrize("sqrt", [False, True])
+def test_blur_ig(mf, x, sqrt):
+    ours = tfpath.BlurIG().GetMask(x, mf, {"class_idx": 2}, steps=30, max_sigma=8, sqrt=sqrt)
+    # PAIR evaluates its blur in the input dtype: float64 input keeps its finite differences
+    # exact enough to compare (its float32 round-off alone is ~1e-5 of the mask)
+    theirs = pair.BlurIG().GetMask(x.astype(np.float64), mf, {"class_idx": 2}, steps=30,
+                                   max_sigma=8, sqrt=sqrt, batch_size=1)
+    assert_close(ours, theirs)
+
+
+def test_blur_ig_pair_defaults(mf, x):
+    assert_close(tfpath.BlurIG().GetMask(x, mf, {"class_idx": 4}),
+                 pair.BlurIG().GetMask(x.astype(np.float64), mf, {"class_idx": 4},
+                                       batch_size=100))
+
+
+@pytest.mark.parametrize("max_dist,fraction", [(0.02, 0.25), (1.0, 0.5), (0.1, 0.1)])
+def test_guided_ig(mf, x, max_dist, fraction):
+    kwargs = dict(x_steps=40, max_dist=max_dist, fraction=fraction)
+    ours = tfpath.GuidedIG().GetMask(x, mf, {"class_idx": 2}, **kwargs)
+    with numpy2_shim_for_pair_guided_ig():
+        theirs = pair.GuidedIG().GetMask(x, mf, {"class_idx": 2}, **kwargs)
+    assert_close(ours, theirs)
+
+
+def test_guided_ig_with_a_plain_call_model_function(cnn, x):
+    cmf = keras_style_call_model_function(cnn)
+    ours = tfpath.GuidedIG().GetMask(x, cmf, {"class_idx": 1}, x_steps=30)
+    with numpy2_shim_for_pair_guided_ig():
+        theirs = pair.GuidedIG().GetMask(x, cmf, {"class_idx": 1}, x_steps=30)
+    assert_close(ours, theirs)
+
+
+def test_plain_call_model_function_ig_and_blur(cnn, x):
+    cmf = keras_style_call_model_function(cnn)
+    assert_close(tfpath.IntegratedGradients().GetMask(x, cmf, {"class_idx": 0}),
+                 pair.IntegratedGradients().GetMask(x, cmf, {"class_idx": 0}))
+    assert_close(tfpath.BlurIG().GetMask(x, cmf, {"class_idx": 0}, steps=20, max_sigma=6),
+                 pair.BlurIG().GetMask(x.astype(np.float64), cmf, {"class_idx": 0}, steps=20,
+                                       max_sigma=6))
+
+
+def test_smoothgrad_uses_pair_noise(mf, x):
+    np.random.seed(5)
+    theirs = pair.GradientSaliency().GetSmoothedMask(x, mf, {"class_idx": 2}, nsamples=6)
+    np.random.seed(5)
+    ours = tfpath.GradientSaliency().GetSmoothedMask(x, mf, {"class_idx": 2}, nsamples=6)
+    assert_close(ours, theirs)
+
+
+def test_smoothgrad_over_ig_batches_the_samples(mf, x):
+    np.random.seed(7)
+    theirs = pair.IntegratedGradients().GetSmoothedMask(x, mf, {"class_idx": 3}, nsamples=4,
+                                                        magnitude=False, x_steps=10)
+    np.random.seed(7)
+    ours = tfpath.IntegratedGradients().GetSmoothedMask(x, mf, {"class_idx": 3}, nsamples=4,
+                                                        magnitude=False, x_steps=10)
+    assert_close(ours, theirs)
