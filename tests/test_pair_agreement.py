@@ -140,3 +140,14 @@ def test_smoothgrad_over_ig_batches_the_samples(mf, x):
     ours = tfpath.IntegratedGradients().GetSmoothedMask(x, mf, {"class_idx": 3}, nsamples=4,
                                                         magnitude=False, x_steps=10)
     assert_close(ours, theirs)
+
+
+def test_positional_arguments_in_pair_order(mf, x):
+    base = np.full_like(x, 0.2)
+    np.testing.assert_array_equal(
+        tfpath.IntegratedGradients().GetMask(x, mf, {"class_idx": 1}, base, 9),
+        tfpath.IntegratedGradients().GetMask(x, mf, {"class_idx": 1}, x_baseline=base, x_steps=9))
+    assert_close(tfpath.BlurIG().GetMask(x, mf, {"class_idx": 1}, 6, 15),
+                 pair.BlurIG().GetMask(x.astype(np.float64), mf, {"class_idx": 1}, 6, 15))
+    with pytest.raises(TypeError, match="multiple values"):
+        tfpath.IntegratedGradients().GetMask(x, mf, {"class_idx": 1}, base, x_baseline=base)

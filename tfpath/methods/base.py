@@ -18,6 +18,7 @@ compiled into the engine's loop) or any PAIR ``call_model_function``. In a batch
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Optional
 
@@ -76,13 +77,18 @@ class TFPathSaliency(pair_core.CoreSaliency):
     values, (start, end))`` on a prepared batch.
     """
 
-    def GetMask(self, x_value, call_model_function, call_model_args=None, **kwargs):
-        """Returns the attribution mask of one input (PAIR's contract); see the subclass."""
+    def GetMask(self, x_value, call_model_function, call_model_args=None, *args, **kwargs):
+        """Returns the attribution mask of one input (PAIR's contract); see the subclass.
+
+        Method arguments may be given by keyword or, as in PAIR, by position after
+        ``call_model_args`` (e.g. ``GetMask(x, f, args, x_baseline, x_steps)`` for IG).
+        """
         x_value = validation.check_array(x_value, "x_value")
         return self.GetMaskBatch(x_value[None], call_model_function, call_model_args,
-                                 **kwargs)[0]
+                                 *args, **kwargs)[0]
 
-    def GetMaskBatch(self, x_batch, call_model_function, call_model_args=None, **kwargs):
+    def GetMaskBatch(self, x_batch, call_model_function, call_model_args=None, *args,
+                     **kwargs):
         """Masks of a batch of inputs ``[B, ...]``, all computed together.
 
         ``call_model_args["class_idx"]`` may be one int or one int per input. Other keyword
@@ -91,9 +97,11 @@ class TFPathSaliency(pair_core.CoreSaliency):
         Returns:
           float32 array of ``x_batch``'s shape.
         """
-        return self._explain(x_batch, call_model_function, call_model_args, False, kwargs).mask
+        return self._explain(x_batch, call_model_function, call_model_args, False,
+                             self._bind(args, kwargs)).mask
 
-    def GetMaskWithDetails(self, x_value, call_model_function, call_model_args=None, **kwargs):
+    def GetMaskWithDetails(self, x_value, call_model_function, call_model_args=None, *args,
+                           **kwargs):
         """Mask, convergence delta and target values along the path for one input.
 
         Returns:
@@ -101,12 +109,13 @@ class TFPathSaliency(pair_core.CoreSaliency):
         """
         x_value = validation.check_array(x_value, "x_value")
         return self.GetMaskBatchWithDetails(x_value[None], call_model_function,
-                                            call_model_args, **kwargs).item(0)
+                                            call_model_args, *args, **kwargs).item(0)
 
     def GetMaskBatchWithDetails(self, x_batch, call_model_function, call_model_args=None,
-                                **kwargs):
+                                *args, **kwargs):
         """:meth:`GetMaskWithDetails` for a batch; arrays gain a leading batch axis."""
-        return self._explain(x_batch, call_model_function, call_model_args, True, kwargs)
+        return self._explain(x_batch, call_model_function, call_model_args, True,
+                             self._bind(args, kwargs))
 
     def GetSmoothedMask(self, x_value, call_model_function, call_model_args=None,
                         stdev_spread=.15, nsamples=25, magnitude=True, seed=None, **kwargs):
@@ -134,6 +143,22 @@ class TFPathSaliency(pair_core.CoreSaliency):
         return np.mean(masks * masks if magnitude else masks, axis=0).astype(np.float32)
 
     # ------------------------------------------------------------------ shared machinery
+    def _bind(self, args, kwargs):
+        """Maps PAIR-style positional method arguments to their names (subclass order)."""
+        if not args:
+            return kwargs
+        names = list(inspect.signature(self._attribute).parameters)[2:]
+        if len(args) > len(names):
+            raise TypeError(f"{type(self).__name__}.GetMask: takes at most {len(names)} method "
+                            f"arguments after call_model_args ({', '.join(names)}); received "
+                            f"{len(args)}")
+        bound = dict(zip(names, args))
+        twice = set(bound) & set(kwargs)
+        if twice:
+            raise TypeError(f"{type(self).__name__}.GetMask: got multiple values for "
+                            f"{sorted(twice)}")
+        return {**bound, **kwargs}
+
     def _prepare(self, x_batch, call_model_function, call_model_args, need_values):
         x = validation.check_array(x_batch, "x_batch", min_rank=1)
         n = x.shape[0]
