@@ -241,7 +241,11 @@ def _twice(class_idx):
 
 
 def _check_model_input_shape(mf, x):
-    shape = getattr(mf.model, "input_shape", None)
+    """Raises ValueError naming x_value if a Keras model declares another input shape."""
+    try:
+        shape = mf.model.input_shape
+    except (AttributeError, ValueError):      # callables, unbuilt or multi-input models
+        return
     if isinstance(shape, tuple) and len(shape) >= 1 and all(
             isinstance(d, (int, type(None))) for d in shape):
         expected = tuple(shape[1:])
