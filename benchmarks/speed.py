@@ -14,9 +14,10 @@ printed ratios are to the limit measured in the same run.
     python benchmarks/speed.py [--images 16] [--steps 128] [--repeats 3]
 """
 import argparse
-import contextlib
 import os
+import pathlib
 import statistics
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -24,39 +25,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import saliency.core as pair  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from saliency.core import guided_ig as pair_guided_ig  # noqa: E402
 
 import tfpath  # noqa: E402
 from tfpath.datasets import load_mnist_subset  # noqa: E402
 from tfpath.zoo import small_cnn  # noqa: E402
 
-
-@contextlib.contextmanager
-def numpy2_shim():
-    original = pair_guided_ig.np.quantile
-
-    def quantile(a, q, interpolation=None, **kwargs):
-        if interpolation is not None:
-            kwargs["method"] = interpolation
-        return original(a, q, **kwargs)
-
-    pair_guided_ig.np.quantile = quantile
-    try:
-        yield
-    finally:
-        pair_guided_ig.np.quantile = original
-
-
-def pair_call_model_function(model):
-    """The GradientTape call_model_function of PAIR's TF2 example notebook."""
-    def call_model_function(images, call_model_args=None, expected_keys=None):
-        target_class_idx = call_model_args["class_idx"]
-        images = tf.convert_to_tensor(images, tf.float32)
-        with tf.GradientTape() as tape:
-            tape.watch(images)
-            output_layer = model(images)[:, target_class_idx]
-        return {pair.INPUT_OUTPUT_GRADIENTS: tape.gradient(output_layer, images).numpy()}
-    return call_model_function
+# PAIR's Guided IG needs a NumPy-2 shim; it lives with the tests, never in tfpath
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
+from pair_oracle import keras_style_call_model_function, numpy2_shim_for_pair_guided_ig  # noqa: E402,E501
 
 
 def timed(fn, repeats):
@@ -104,13 +80,13 @@ def main(argv=None):
         lambda: gig.GetMaskBatch(x, mf, batch_args, x_steps=args.steps, integrator="idgi"),
         args.repeats)
 
-    cmf = pair_call_model_function(model)
+    cmf = keras_style_call_model_function(model)
     results["PAIR IG (batch_size=steps)"] = timed(lambda: [
         pair.IntegratedGradients().GetMask(x[i], cmf, {"class_idx": int(classes[i])},
                                            x_steps=args.steps, batch_size=args.steps)
         for i in range(args.images)], args.repeats)
     if not args.skip_pair_guided:
-        with numpy2_shim():
+        with numpy2_shim_for_pair_guided_ig():
             results["PAIR Guided IG (NumPy shim)"] = timed(lambda: [
                 pair.GuidedIG().GetMask(x[i], cmf, {"class_idx": int(classes[i])},
                                         x_steps=args.steps)

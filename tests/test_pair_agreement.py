@@ -1,12 +1,10 @@
 """Default settings give PAIR saliency's numbers, on the same inputs and call_model_function."""
-import contextlib
-
 import numpy as np
 import pytest
 import saliency.core as pair
-from saliency.core import guided_ig as pair_guided_ig
 
 import tfpath
+from pair_oracle import keras_style_call_model_function, numpy2_shim_for_pair_guided_ig
 
 RTOL = 1e-4
 
@@ -20,23 +18,6 @@ def assert_close(ours, theirs):
     assert np.abs(ours - theirs).max() <= RTOL * scale, np.abs(ours - theirs).max() / scale
 
 
-@contextlib.contextmanager
-def numpy2_shim_for_pair_guided_ig():
-    """PAIR's guided_ig calls np.quantile(interpolation=...), removed in NumPy 2.4."""
-    original = pair_guided_ig.np.quantile
-
-    def quantile(a, q, interpolation=None, **kwargs):
-        if interpolation is not None:
-            kwargs["method"] = interpolation
-        return original(a, q, **kwargs)
-
-    pair_guided_ig.np.quantile = quantile
-    try:
-        yield
-    finally:
-        pair_guided_ig.np.quantile = original
-
-
 @pytest.fixture(scope="module")
 def mf(cnn):
     return tfpath.ModelFunction(cnn, target="probability")
@@ -45,21 +26,6 @@ def mf(cnn):
 @pytest.fixture(scope="module")
 def x(images):
     return images[0]
-
-
-def keras_style_call_model_function(model):
-    """The standard GradientTape call_model_function of PAIR's TF2 examples."""
-    import tensorflow as tf
-
-    def call_model_function(x_batch, call_model_args=None, expected_keys=None):
-        c = call_model_args["class_idx"]
-        x_batch = tf.convert_to_tensor(np.asarray(x_batch, np.float32))
-        with tf.GradientTape() as tape:
-            tape.watch(x_batch)
-            out = tf.nn.softmax(model(x_batch))[:, c]
-        return {pair.INPUT_OUTPUT_GRADIENTS: tape.gradient(out, x_batch).numpy()}
-
-    return call_model_function
 
 
 def test_gradient_saliency(mf, x):
@@ -108,7 +74,7 @@ def test_guided_ig(mf, x, max_dist, fraction):
 
 
 def test_guided_ig_with_a_plain_call_model_function(cnn, x):
-    cmf = keras_style_call_model_function(cnn)
+    cmf = keras_style_call_model_function(cnn, probability=True)
     ours = tfpath.GuidedIG().GetMask(x, cmf, {"class_idx": 1}, x_steps=30)
     with numpy2_shim_for_pair_guided_ig():
         theirs = pair.GuidedIG().GetMask(x, cmf, {"class_idx": 1}, x_steps=30)
@@ -116,7 +82,7 @@ def test_guided_ig_with_a_plain_call_model_function(cnn, x):
 
 
 def test_plain_call_model_function_ig_and_blur(cnn, x):
-    cmf = keras_style_call_model_function(cnn)
+    cmf = keras_style_call_model_function(cnn, probability=True)
     assert_close(tfpath.IntegratedGradients().GetMask(x, cmf, {"class_idx": 0}),
                  pair.IntegratedGradients().GetMask(x, cmf, {"class_idx": 0}))
     assert_close(tfpath.BlurIG().GetMask(x, cmf, {"class_idx": 0}, steps=20, max_sigma=6),

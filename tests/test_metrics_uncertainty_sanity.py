@@ -1,0 +1,126 @@
+"""EIC / URC over generic uncertainty functions, and the model-randomisation sanity check."""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from scipy.ndimage import sobel  # noqa: E402
+
+import tfpath  # noqa: E402
+from tfpath import metrics  # noqa: E402
+from tfpath.metrics._common import blur_images  # noqa: E402
+
+
+# ----------------------------------------------------------------------- EIC / URC
+@pytest.fixture(scope="module")
+def uncertainty_case():
+    """H(x) = softplus(v·x) + 0.1: pixels with v > 0 raise the uncertainty, v < 0 lower it.
+    The exact ordering of pixel contributions relative to the blurred image is v ⊙ (x − x̃)."""
+    rng = np.random.default_rng(0)
+    n, h, w = 6, 12, 12
+    v = rng.normal(0, 1, (h, w, 1))
+    x = rng.random((n, h, w, 1)).astype(np.float32)
+
+    def H(images):
+        s = np.asarray(images, np.float64).reshape(len(images), -1) @ v.reshape(-1) * 0.3
+        return np.logaddexp(0.0, s) + 0.1
+
+    exact = v * (x - blur_images(x, 1.5))
+    return dict(H=H, x=x, exact=exact, random=rng.normal(size=x.shape))
+
+
+def test_eic_urc_exact_beats_random_and_reversed(uncertainty_case):
+    c = uncertainty_case
+    good = metrics.uncertainty_curves(c["H"], c["x"], c["exact"])
+    bad = metrics.uncertainty_curves(c["H"], c["x"], c["random"])
+    flipped = metrics.uncertainty_curves(c["H"], c["x"], -c["exact"])
+    assert good["eic"].value > bad["eic"].value > flipped["eic"].value
+    assert good["urc@5%"].value > bad["urc@5%"].value
+    assert np.all(good["urc@5%"].per_image >= bad["urc@5%"].per_image - 1e-12)
+    # curve facts: EIC starts at 1 (the blurred image) and ends at H(x)/H(blurred)
+    eic = good["eic"]
+    np.testing.assert_allclose(eic.curves[:, 0], 1.0)
+    unc = eic.extra["uncertainty"]
+    np.testing.assert_allclose(eic.curves[:, -1], unc[:, 0] / unc[:, -1])
+    np.testing.assert_allclose(unc[:, 0], c["H"](c["x"]))
+    # URC is a running max, non-negative, non-decreasing
+    urc = good["urc@1%"].curves
+    assert np.all(np.diff(urc, axis=1) >= -1e-12) and np.all(urc >= 0)
+
+
+def test_eic_information_axes_and_steps(uncertainty_case):
+    c = uncertainty_case
+    for info in ("compression", "shannon"):
+        r = metrics.eic(c["H"], c["x"], c["exact"], information=info, steps=12,
+                        aggregate="median")
+        assert r.x[0] == 0.0 and r.x[-1] == 1.0 and np.all(np.diff(r.x) >= 0)
+        assert np.isfinite(r.value)
+    r = metrics.urc(c["H"], c["x"], c["exact"], at=0.05, steps=10)
+    assert r.extra["fraction"] == pytest.approx(0.05, abs=1 / 144)
+
+
+def test_eic_with_entropy_model_function(cnn, images):
+    """The intended use: a ModelFunction whose target is the predictive entropy."""
+    def entropy(outputs, class_idx):
+        p = tf.nn.softmax(outputs, axis=-1)
+        return -tf.reduce_sum(p * tf.math.log(p + 1e-12), axis=-1)
+
+    mf = tfpath.ModelFunction(cnn, target=entropy)
+    attr = tfpath.IntegratedGradients().GetMaskBatch(images, mf, x_steps=8,
+                                                     x_baseline=blur_images(images, 1.5))
+    res = metrics.uncertainty_curves(mf, images, attr, steps=16)
+    np.testing.assert_allclose(res["eic"].extra["uncertainty"][:, 0], mf.predict(images),
+                               rtol=1e-5)
+    assert np.isfinite(res["eic"].value) and np.isfinite(res["urc@5%"].value)
+    with pytest.raises(ValueError, match="uncertainty"):
+        metrics.uncertainty_curves(tfpath.ModelFunction(cnn), images, attr)  # needs a class
+
+
+# ----------------------------------------------------------------------- sanity
+@pytest.fixture(scope="module")
+def trained_digits():
+    from tfpath.datasets import load_digits
+    from tfpath.zoo import small_cnn, train_classifier
+    split = load_digits(size=None)
+    model = small_cnn(split.input_shape, 10, width=8, seed=0)
+    train_classifier(model, split.x_train, split.y_train, epochs=4, batch_size=64)
+    return model, split.x_test[:8], split.y_test[:8]
+
+
+def sobel_explainer(model_function, images, class_idx):
+    """A model-independent 'explanation': edge magnitude of the image."""
+    return np.hypot(sobel(images, axis=1), sobel(images, axis=2))
+
+
+def test_randomization_decorrelates_gradients_not_edges(trained_digits):
+    model, x, y = trained_digits
+    grads = metrics.model_randomization(model, x, y, tfpath.GradientSaliency())
+    edges = metrics.model_randomization(model, x, y, sobel_explainer)
+    assert grads.layers == edges.layers == ["logits", "conv2", "conv1"]
+    assert grads.spearman.shape == (3, 8)
+    np.testing.assert_allclose(edges.mean, 1.0)
+    assert grads.mean[-1] < 0.5, grads.table()          # all layers random: decorrelated
+    assert grads.mean[-1] < edges.mean[-1] - 0.5
+    ig = metrics.model_randomization(model, x, y, tfpath.IntegratedGradients(),
+                                     layers=["logits", "conv2", "conv1"],
+                                     explainer_kwargs={"x_steps": 8})
+    # IG multiplies by the input (black baseline), so it keeps some of the input's structure
+    # after randomisation (Adebayo et al. 2018, Gradient⊙Input): more than plain gradients
+    assert grads.mean[-1] < ig.mean[-1]
+    # the original model is untouched
+    before = model.get_weights()
+    metrics.model_randomization(model, x[:2], y[:2], tfpath.GradientSaliency(), layers=["conv1"])
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_randomization_errors(trained_digits):
+    model, x, y = trained_digits
+    with pytest.raises(ValueError, match="layers"):
+        metrics.model_randomization(model, x, y, sobel_explainer, layers=["nope"])
+    with pytest.raises(TypeError, match="model"):
+        metrics.model_randomization(lambda v: v, x, y, sobel_explainer)
+    with pytest.raises(TypeError, match="explainer"):
+        metrics.model_randomization(model, x, y, 3)
