@@ -17,3 +17,5 @@ from tfpath.targets import Logit, Probability, Score, Target, get_target  # noqa
 __version__ = "0.1.0"
 from tfpath.methods import (BlurIG, GradientSaliency, GuidedIG,  # noqa: E402
                             IntegratedGradients, PathDetails)
+# registers the uncertainty targets "entropy", "aleatoric", "epistemic" (see tfpath.uncertainty)
+from tfpath.uncertainty import Aleatoric, Entropy, Epistemic  # noqa: E402

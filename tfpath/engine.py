@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpath.core import keys
+from tfpath.core.model_function import quiet_tracing
 
 # Rows (path points) per model call when batch_size is None: ~16 MB of float32 input per chunk,
 # between 1 and 256 rows.
@@ -58,8 +59,7 @@ class ModelEvaluator:
         return self.model_function.value_and_gradient(points, rows)
 
     def evaluate_numpy(self, points, class_idx):
-        c = None if class_idx is None else tf.constant(class_idx, tf.int32)
-        values, grads = self.model_function._compiled(tf.constant(points, tf.float32), c)
+        values, grads = self.model_function.compiled("value_and_gradient", points, class_idx)
         return values.numpy(), grads.numpy()
 
     def raise_pending(self):
@@ -185,8 +185,9 @@ def _compiled(evaluator, path, accumulator, chunk_steps):
     key = (path.key, accumulator.key, chunk_steps, evaluator.uses_class)
     fn = evaluator.cache.get(key)
     if fn is None:
-        fn = tf.function(functools.partial(_run, evaluator, path, accumulator, chunk_steps),
-                         reduce_retracing=True)
+        fn = quiet_tracing(tf.function(
+            functools.partial(_run, evaluator, path, accumulator, chunk_steps),
+            reduce_retracing=True))
         evaluator.cache[key] = fn
     return fn
 

@@ -160,8 +160,6 @@ def get_target(target) -> Target:
     if isinstance(target, Target):
         return target
     if isinstance(target, str):
-        if target.lower() not in _NAMED:
-            import tfpath.uncertainty.targets  # noqa: F401  (registers entropy, aleatoric, ...)
         try:
             return _NAMED[target.lower()]()
         except KeyError:

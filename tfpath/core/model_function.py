@@ -23,6 +23,17 @@ from tfpath.core import keys
 from tfpath.core import validation
 
 
+def quiet_tracing(fn):
+    """Silences TensorFlow's "frequent retracing" warning for ``fn``, a ``tf.function``.
+
+    TensorFlow counts traces per Python code object, across all instances. tfpath traces each
+    call once per model function and input shape — by design, not the retracing loop the
+    warning is about — so many ModelFunction instances would otherwise trigger it.
+    """
+    fn._omit_frequent_tracing_warning = True   # the attribute tf.function reads; no public API
+    return fn
+
+
 def _keras_model_classes():
     classes = []
     try:
@@ -130,10 +141,7 @@ class ModelFunction:
         self._conv_model = self._build_conv_model(layer_name) if layer_name else None
         self._outputs_checked = False
         self._num_classes = None
-        self._compiled = tf.function(self.value_and_gradient, reduce_retracing=True)
-        self._compiled_conv = (tf.function(self._conv_values_and_gradients, reduce_retracing=True)
-                               if self._conv_model is not None else None)
-        self._compiled_outputs = tf.function(self.call_model, reduce_retracing=True)
+        self._traced = {}
 
     # ------------------------------------------------------------------ model calls
     def _build_conv_model(self, layer_name):
@@ -196,6 +204,45 @@ class ModelFunction:
             values = self.target_values(out, class_idx)
         return conv, tape.gradient(values, conv)
 
+    def _values_and_outputs(self, x, class_idx=None):
+        outputs = self.call_model(x)
+        return self.target_values(outputs, class_idx), outputs
+
+    def compiled(self, name, x, class_idx=None):
+        """Runs one of the model function's calls, compiled once per input shape.
+
+        Each call is a ``tf.function`` with an input signature whose batch axis is free, so a
+        ModelFunction traces each call once per input shape however many rows it is given.
+
+        Args:
+          name: ``"value_and_gradient"`` -> (values, gradients); ``"values_and_outputs"`` ->
+            (target values, raw outputs); ``"outputs"`` -> raw outputs; ``"conv"`` -> (layer
+            values, layer gradients).
+          x: float32 array ``[n, ...]``.
+          class_idx: int array ``[n]`` or None.
+
+        Returns:
+          The call's tensors.
+        """
+        x = tf.convert_to_tensor(x, tf.float32)
+        key = (name, tuple(x.shape[1:]), class_idx is not None)
+        fn = self._traced.get(key)
+        if fn is None:
+            call = {"value_and_gradient": self.value_and_gradient,
+                    "values_and_outputs": self._values_and_outputs,
+                    "outputs": lambda x, c: self.call_model(x),
+                    "conv": self._conv_values_and_gradients}[name]
+            x_spec = tf.TensorSpec([None, *x.shape[1:]], tf.float32)
+            if class_idx is None:
+                fn = tf.function(lambda x: call(x, None), input_signature=[x_spec])
+            else:
+                fn = tf.function(call, input_signature=[x_spec, tf.TensorSpec([None], tf.int32)])
+            quiet_tracing(fn)
+            self._traced[key] = fn
+        if class_idx is None:
+            return fn(x)
+        return fn(x, tf.convert_to_tensor(class_idx, tf.int32))
+
     # ------------------------------------------------------------------ validation
     def check_outputs(self, x, class_idx=None):
         """Runs the model once on ``x`` and checks outputs, classes and the declared kind.
@@ -210,7 +257,7 @@ class ModelFunction:
           ValueError: NaN/inf outputs; a class out of range or missing; probabilities declared
             as logits or the reverse.
         """
-        outputs = self._compiled_outputs(tf.convert_to_tensor(x, tf.float32)).numpy()
+        outputs = self.compiled("outputs", x).numpy()
         if not np.all(np.isfinite(outputs)):
             raise ValueError("model: produced NaN or inf outputs on the given input")
         if outputs.ndim >= 2:
@@ -294,16 +341,16 @@ class ModelFunction:
         rows = self.batch_size or max(n, 1)
         parts = {k: [] for k in expected_keys}
         for start in range(0, n, rows):
-            xs = tf.convert_to_tensor(x[start:start + rows])
-            cs = None if class_idx is None else tf.convert_to_tensor(class_idx[start:start + rows])
+            xs = x[start:start + rows]
+            cs = None if class_idx is None else class_idx[start:start + rows]
             if keys.INPUT_OUTPUT_GRADIENTS in expected_keys or keys.OUTPUT_LAYER_VALUES in expected_keys:
-                values, grads = self._compiled(xs, cs)
+                values, grads = self.compiled("value_and_gradient", xs, cs)
                 if keys.INPUT_OUTPUT_GRADIENTS in parts:
                     parts[keys.INPUT_OUTPUT_GRADIENTS].append(grads.numpy())
                 if keys.OUTPUT_LAYER_VALUES in parts:
                     parts[keys.OUTPUT_LAYER_VALUES].append(values.numpy())
             if want_conv:
-                conv, conv_grads = self._compiled_conv(xs, cs)
+                conv, conv_grads = self.compiled("conv", xs, cs)
                 if keys.CONVOLUTION_LAYER_VALUES in parts:
                     parts[keys.CONVOLUTION_LAYER_VALUES].append(conv.numpy())
                 if keys.CONVOLUTION_OUTPUT_GRADIENTS in parts:
@@ -313,9 +360,9 @@ class ModelFunction:
     def predict(self, x, class_idx=None):
         """Target values (no gradient) for a batch, as float32 numpy ``[n]``."""
         x = validation.check_array(x, "x", min_rank=1)
-        c = None if class_idx is None else tf.convert_to_tensor(
-            np.broadcast_to(np.asarray(class_idx, np.int32), [x.shape[0]]))
-        return self.target_values(self._compiled_outputs(tf.convert_to_tensor(x)), c).numpy()
+        c = None if class_idx is None else np.broadcast_to(np.asarray(class_idx, np.int32),
+                                                           [x.shape[0]])
+        return self.compiled("values_and_outputs", x, c)[0].numpy()
 
     def __repr__(self):
         return (f"ModelFunction({getattr(self.model, 'name', type(self.model).__name__)}, "

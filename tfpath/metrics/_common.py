@@ -12,7 +12,6 @@ Every perturbation metric of :mod:`tfpath.metrics` is the same three steps:
 from __future__ import annotations
 
 import sys
-import weakref
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -21,7 +20,6 @@ import numpy as np
 from tfpath.core import validation
 
 REDUCTIONS = ("abs_sum", "sum", "max_abs")
-_COMPILED = weakref.WeakKeyDictionary()   # model -> {(target, output kind): tf.function}
 FILLS = ("black", "white", "blur", "mean")
 
 
@@ -239,46 +237,19 @@ class Scorer:
         else:
             raise TypeError("model: expected a tfpath.ModelFunction, a Keras model or a callable "
                             f"fn(images) -> scores, received {type(model).__name__}")
-        self._compiled = None
         self._checked = False
 
     @property
     def needs_class(self):
         return self._mf is not None and self._mf.target.needs_class
 
-    def _compile(self):
-        """One compiled ``(x, c) -> (values, outputs)`` per (model, target, output kind), shared
-        by every Scorer (metrics build new ModelFunctions when they re-target)."""
-        import tensorflow as tf
-        mf = self._mf
-        target = mf.target
-        key = (getattr(target, "fn", type(target)), mf.output_kind)
-        try:
-            per_model = _COMPILED.setdefault(mf.model, {})
-        except TypeError:        # not weak-referenceable: compile privately
-            per_model = {}
-        if key not in per_model:
-            def run(x, c):
-                out = mf.call_model(x)
-                return mf.target_values(out, c), out
-            per_model[key] = tf.function(run, reduce_retracing=True)
-        self._compiled = per_model[key]
-
     def _chunk(self, x, c):
         if self._mf is not None:
-            import tensorflow as tf
             if not self._checked:
                 self._mf.check_outputs(x[:1], None if c is None else c[:1])
                 self._checked = True
-                self._compile()
-            m = x.shape[0]
-            rows = 1 << (m - 1).bit_length()     # pad to a power of two: few traces
-            if rows != m:
-                x = np.concatenate([x, np.repeat(x[-1:], rows - m, axis=0)])
-                c = None if c is None else np.concatenate([c, np.repeat(c[-1:], rows - m)])
-            values, out = self._compiled(tf.convert_to_tensor(x),
-                                         None if c is None else tf.convert_to_tensor(c))
-            return values.numpy()[:m], out.numpy()[:m]
+            values, out = self._mf.compiled("values_and_outputs", x, c)
+            return values.numpy(), out.numpy()
         out = np.asarray(self._fn(x), np.float64)
         if out.shape[:1] != (x.shape[0],):
             raise ValueError(f"model: expected outputs with one row per image ({x.shape[0]}), "

@@ -1,0 +1,228 @@
+"""``tfpath demo``: path methods with and without IDGI on a small CNN, offline.
+
+:func:`run_demo` trains (once; cached by :func:`tfpath.zoo.digits_cnn` in the user's cache
+directory, ``$TFPATH_CACHE`` or ``~/.cache/tfpath``) a small CNN on scikit-learn's 8×8 digits
+resized to 16×16, explains a few test digits with Gradient, Integrated Gradients, Blur IG and
+Guided IG — each path method with its PAIR rule and with IDGI — and writes
+
+* ``methods_gallery.png``: magnitudes (PAIR's grayscale visualisation), one column per method,
+  with each cell's convergence delta;
+* ``methods_gallery_signed.png``: the same masks as signed (diverging) maps;
+* ``methods_table.txt`` and ``methods_table.json``: the convergence deltas and times.
+
+If ``tfpath.uncertainty.demo`` is installed it also writes ``uncertainty_gallery.png`` (its
+``uncertainty_gallery(out_path, progress=callable or None, quick=...)``).
+Nothing is downloaded.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+# (title, class name in tfpath, kwargs in full mode, kwargs in quick mode). Full mode uses PAIR's
+# default steps (IG 25, Blur IG 100, Guided IG 200); quick mode fewer, for tests and smoke runs.
+_METHODS = (
+    ("Gradient", "GradientSaliency", {}, {}),
+    ("IG", "IntegratedGradients", {"x_steps": 25}, {"x_steps": 16}),
+    ("IG + IDGI", "IntegratedGradients", {"x_steps": 25, "integrator": "idgi"},
+     {"x_steps": 16, "integrator": "idgi"}),
+    ("Blur IG", "BlurIG", {"steps": 100}, {"steps": 32}),
+    ("Blur IG + IDGI", "BlurIG", {"steps": 100, "integrator": "idgi"},
+     {"steps": 32, "integrator": "idgi"}),
+    ("Guided IG", "GuidedIG", {"x_steps": 200}, {"x_steps": 32}),
+    ("Guided IG + IDGI", "GuidedIG", {"x_steps": 200, "integrator": "idgi"},
+     {"x_steps": 32, "integrator": "idgi"}),
+)
+
+TABLE_COLUMNS = ("method", "integrator", "steps", "mean |delta|", "max |delta|",
+                 "mean rel |delta|", "first call s", "warm s", "ms/image")
+
+
+def _log(progress, message):
+    if progress:
+        print(message, file=sys.stderr, flush=True)
+
+
+def _pick_examples(x, y, count):
+    """Indices of the first test example of classes 0, 1, ... (distinct digits), then others."""
+    picked = []
+    for c in range(int(y.max()) + 1):
+        hits = np.flatnonzero(y == c)
+        if hits.size:
+            picked.append(int(hits[0]))
+        if len(picked) == count:
+            break
+    for i in range(len(y)):
+        if len(picked) == count:
+            break
+        if i not in picked:
+            picked.append(i)
+    return np.asarray(picked[:count])
+
+
+def _fmt(value):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if value == 0.0:
+            return "0"
+        if abs(value) < 1e-3 or abs(value) >= 1e4:
+            return f"{value:.2e}"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def format_table(rows, columns=None) -> str:
+    """Formats a list of dict rows as an aligned plain-text table.
+
+    Args:
+      rows: list of dicts (e.g. ``run_demo(...)["rows"]``).
+      columns: the keys to show, in order; default: the keys of the first row.
+
+    Returns:
+      The table as a string (header, rule, one line per row).
+
+    Raises:
+      ValueError: ``rows`` is empty and no ``columns`` were given.
+    """
+    if columns is None:
+        if not rows:
+            raise ValueError("rows: empty, and no columns given")
+        columns = list(rows[0].keys())
+    cells = [[str(c) for c in columns]] + [[_fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(row[j]) for row in cells) for j in range(len(columns))]
+    lines = ["  ".join(cell.ljust(w) if j == 0 else cell.rjust(w)
+                       for j, (cell, w) in enumerate(zip(row, widths))) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _uncertainty_gallery_fn():
+    """``tfpath.uncertainty.demo.uncertainty_gallery`` if that module exists, else None.
+
+    Only the absence of the module is tolerated; an import error *inside* it propagates.
+    """
+    try:
+        from tfpath.uncertainty.demo import uncertainty_gallery
+    except ModuleNotFoundError as e:
+        if e.name in ("tfpath.uncertainty", "tfpath.uncertainty.demo"):
+            return None
+        raise
+    return uncertainty_gallery
+
+
+def run_demo(out_dir, quick: bool = False, progress: bool = True) -> dict:
+    """Compares Gradient, IG, Blur IG and Guided IG, with and without IDGI, on a digits CNN.
+
+    Args:
+      out_dir: directory for the PNG galleries and the tables (created if missing).
+      quick: 3 digits and fewer path steps (IG 16, Blur IG 32, Guided IG 32) instead of 6 digits
+        and PAIR's defaults (IG 25, Blur IG 100, Guided IG 200); for tests and smoke runs.
+      progress: print progress lines to stderr.
+
+    Returns:
+      dict with ``rows`` (one dict per method, keys :data:`TABLE_COLUMNS`), ``paths`` (name ->
+      written file, including ``uncertainty_gallery`` or None), ``uncertainty_rows`` (the rows
+      returned by ``tfpath.uncertainty.demo.uncertainty_gallery``, or None if that module is
+      absent), ``test_accuracy``, ``examples`` (indices of the explained test digits),
+      ``classes`` (their predicted classes) and ``seconds`` (total wall time).
+
+    Raises:
+      TypeError: ``out_dir`` is not a path. OSError: ``out_dir`` cannot be created.
+    """
+    import tfpath
+    from tfpath import viz, zoo
+
+    if not isinstance(out_dir, (str, Path)):
+        raise TypeError(f"out_dir: expected a directory path, received {type(out_dir).__name__}")
+    t_start = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    _log(progress, f"[demo] model: small CNN on scikit-learn digits 16x16 (trained once, ~10 s; "
+                   f"cached in {zoo.cache_dir()})")
+    t = time.perf_counter()
+    model, split = zoo.digits_cnn(size=16, epochs=30)
+    logits = np.asarray(model.predict(split.x_test, verbose=0))
+    accuracy = float(np.mean(logits.argmax(axis=1) == split.y_test))
+    _log(progress, f"[demo] model ready in {time.perf_counter() - t:.1f} s; test accuracy "
+                   f"{accuracy:.3f} on {len(split.y_test)} digits")
+
+    count = 3 if quick else 6
+    idx = _pick_examples(split.x_test, split.y_test, count)
+    x = split.x_test[idx]
+    classes = logits[idx].argmax(axis=1).astype(np.int32)
+    labels = [f"digit {int(split.y_test[i])}\npred {int(c)}" for i, c in zip(idx, classes)]
+    mf = tfpath.ModelFunction(model, target="logit")
+    args = {"class_idx": classes}
+
+    rows, masks, notes = [], {}, {}
+    for k, (title, cls_name, full_kw, quick_kw) in enumerate(_METHODS, start=1):
+        kwargs = dict(quick_kw if quick else full_kw)
+        method = getattr(tfpath, cls_name)()
+        _log(progress, f"[demo] {k}/{len(_METHODS)} {title} ...")
+        t = time.perf_counter()
+        details = method.GetMaskBatchWithDetails(x, mf, args, **kwargs)
+        first = time.perf_counter() - t
+        t = time.perf_counter()
+        method.GetMaskBatch(x, mf, args, **kwargs)          # warm: no tracing
+        warm = time.perf_counter() - t
+        masks[title] = details.mask
+        steps = kwargs.get("x_steps", kwargs.get("steps"))
+        row = {"method": title,
+               "integrator": kwargs.get("integrator", "-" if steps is None else "default"),
+               "steps": steps}
+        if details.convergence_delta is not None:
+            delta = np.abs(np.asarray(details.convergence_delta, np.float64))
+            gap = np.abs(np.asarray(details.end_value, np.float64)
+                         - np.asarray(details.start_value, np.float64))
+            row.update({"mean |delta|": float(delta.mean()), "max |delta|": float(delta.max()),
+                        "mean rel |delta|": float(np.mean(delta / np.maximum(gap, 1e-12)))})
+            notes[title] = [f"δ={d:+.2g}" for d in np.asarray(details.convergence_delta)]
+        else:
+            row.update({"mean |delta|": None, "max |delta|": None, "mean rel |delta|": None})
+        row.update({"first call s": first, "warm s": warm, "ms/image": 1e3 * warm / len(x)})
+        rows.append(row)
+        _log(progress, f"[demo]     first call {first:.2f} s (incl. tracing), warm {warm:.2f} s")
+
+    what = f"{len(x)} test digits, logit of the predicted class, black baseline"
+    paths = {
+        "gallery": viz.save_gallery(
+            x, masks, out / "methods_gallery.png", row_labels=labels, notes=notes,
+            title=f"tfpath path methods ± IDGI — |attribution| (PAIR grayscale, 99th pct)\n"
+                  f"{what}; δ = Σ mask − (F(x) − F(x'))"),
+        "gallery_signed": viz.save_gallery(
+            x, masks, out / "methods_gallery_signed.png", row_labels=labels, notes=notes,
+            signed=True,
+            title=f"tfpath path methods ± IDGI — signed attribution (red > 0, blue < 0)\n{what}"),
+    }
+    table = format_table(rows, TABLE_COLUMNS)
+    paths["table"] = out / "methods_table.txt"
+    paths["table"].write_text(table + "\n", encoding="utf-8")
+    paths["json"] = out / "methods_table.json"
+    paths["json"].write_text(json.dumps({"rows": rows, "test_accuracy": accuracy,
+                                         "examples": idx.tolist(),
+                                         "classes": classes.tolist(), "quick": quick},
+                                        indent=2), encoding="utf-8")
+
+    uncertainty_rows = None
+    paths["uncertainty_gallery"] = None
+    gallery_fn = _uncertainty_gallery_fn()
+    if gallery_fn is None:
+        _log(progress, "[demo] uncertainty gallery skipped: tfpath.uncertainty.demo is not "
+                       "installed")
+    else:
+        _log(progress, "[demo] uncertainty gallery ...")
+        target = out / "uncertainty_gallery.png"
+        report = (lambda message: _log(True, f"[demo]     {message}")) if progress else None
+        uncertainty_rows = list(gallery_fn(target, progress=report, quick=quick))
+        paths["uncertainty_gallery"] = target
+    seconds = time.perf_counter() - t_start
+    _log(progress, f"[demo] done in {seconds:.1f} s; wrote {out}")
+    return {"rows": rows, "paths": paths, "uncertainty_rows": uncertainty_rows,
+            "test_accuracy": accuracy, "examples": idx.tolist(), "classes": classes.tolist(),
+            "seconds": seconds}
