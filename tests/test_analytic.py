@@ -105,9 +105,15 @@ def test_zero_gradient_steps_are_reported_as_residual():
     assert np.isclose(d.mask.sum() + d.idgi_residual, 3.0, atol=1e-5)
 
 
-def test_guided_ig_with_max_dist_zero_is_ig_on_a_linear_model():
-    fn, w = _linear_image_model((5, 5, 1), seed=3)
-    mf = tfpath.ModelFunction(fn, target="score")
-    x = np.random.default_rng(2).random((5, 5, 1)).astype(np.float32)
-    mask = tfpath.GuidedIG().GetMask(x, mf, x_steps=10, max_dist=0.0)
-    np.testing.assert_allclose(mask, w * x, rtol=1e-5, atol=1e-6)
+def test_guided_ig_with_max_dist_zero_is_left_riemann_ig(smooth_cnn):
+    # max_dist = 0 pins every feature to the straight line's α = (j+1)/steps: the path is IG's,
+    # visited at α_j = j/steps with the gradient at each segment's start (left rule)
+    mf = tfpath.ModelFunction(smooth_cnn, target="logit")
+    x = np.random.default_rng(2).random((10, 10, 1)).astype(np.float32)
+    guided = tfpath.GuidedIG().GetMask(x, mf, {"class_idx": 1}, x_steps=12, max_dist=0.0)
+    ig = tfpath.IntegratedGradients().GetMask(x, mf, {"class_idx": 1}, x_steps=12,
+                                              integrator="left")
+    np.testing.assert_allclose(guided, ig, rtol=1e-4, atol=1e-6 * np.abs(ig).max())
+    # while the unconstrained guided path differs from the straight line
+    free = tfpath.GuidedIG().GetMask(x, mf, {"class_idx": 1}, x_steps=12, max_dist=1.0)
+    assert np.abs(free - ig).max() > 1e-2 * np.abs(ig).max()

@@ -167,3 +167,55 @@ def test_smoothgrad_arguments(mf, images):
     with pytest.raises(ValueError, match="stdev_spread"):
         tfpath.GradientSaliency().GetSmoothedMask(images[0], mf, {"class_idx": 0},
                                                   stdev_spread=-1)
+
+
+def test_blur_options_are_checked(mf, images):
+    with pytest.raises(TypeError, match="sqrt"):
+        tfpath.BlurIG().GetMask(images[0], mf, {"class_idx": 0}, sqrt="no")
+    with pytest.raises(ValueError, match="blur_convention.*idgi"):
+        tfpath.BlurIG().GetMask(images[0], mf, {"class_idx": 0}, blur_convention="canonical")
+
+
+def test_float_class_index_is_refused_not_truncated(mf, images):
+    with pytest.raises(TypeError, match="class_idx"):
+        tfpath.IntegratedGradients().GetMask(images[0], mf, {"class_idx": 2.7})
+    with pytest.raises(TypeError, match="class_idx"):
+        mf.predict(images[:1], 1.0)
+
+    def cmf(x_batch, call_model_args=None, expected_keys=None):
+        return mf(x_batch, call_model_args, expected_keys)
+
+    with pytest.raises(TypeError, match="class_idx"):
+        tfpath.IntegratedGradients().GetMaskBatch(images[:2], cmf, {"class_idx": [0.5, 1.5]})
+
+
+@pytest.mark.parametrize("integrator", ["linspace_mean", "idgi"])
+def test_non_finite_gradients_raise(integrator):
+    mf = tfpath.ModelFunction(lambda x: tf.reduce_sum(tf.sqrt(x), axis=1), target="score")
+    with pytest.raises(ValueError, match="NaN or inf"):
+        tfpath.IntegratedGradients().GetMask(np.ones(4, np.float32), mf, integrator=integrator)
+
+    def nan_grads(x_batch, call_model_args=None, expected_keys=None):
+        return {tfpath.INPUT_OUTPUT_GRADIENTS: np.full_like(x_batch, np.nan),
+                tfpath.OUTPUT_LAYER_VALUES: np.zeros(len(x_batch))}
+
+    with pytest.raises(ValueError, match="NaN or inf"):
+        tfpath.GuidedIG().GetMask(np.ones(4, np.float32), nan_grads, x_steps=4,
+                                  integrator=integrator if integrator == "idgi" else "left")
+
+
+def test_class_targets_on_bayesian_outputs():
+    from tfpath.uncertainty import DeepEnsemble
+    import keras
+    members = []
+    for seed in (0, 1):
+        keras.utils.set_random_seed(seed)
+        members.append(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)]))
+    ensemble = DeepEnsemble(members)
+    x = np.random.default_rng(0).random((2, 4)).astype(np.float32)
+    probs = np.mean([tf.nn.softmax(m(x)).numpy() for m in members], axis=0)
+    mf = tfpath.ModelFunction(ensemble, target="probability")
+    np.testing.assert_allclose(mf.predict(x, 1), probs[:, 1], rtol=1e-5)   # mean predictive p
+    with pytest.raises(ValueError, match="target: 'logit'.*Bayesian"):
+        tfpath.IntegratedGradients().GetMask(x[0], tfpath.ModelFunction(ensemble, target="logit"),
+                                             {"class_idx": 0})

@@ -56,8 +56,14 @@ class Target:
         return f"{type(self).__name__}()"
 
 
-def _select_class(outputs, class_idx):
-    """outputs[i, class_idx[i]] for a rank-2 ``outputs``."""
+def _select_class(outputs, class_idx, name):
+    """outputs[i, class_idx[i]] for a rank-2 ``outputs``; ValueError naming ``target`` otherwise."""
+    if outputs.shape.rank != 2:
+        raise ValueError(
+            f"target: {name!r} reads one column of outputs of shape [n, K]; the model returns "
+            f"shape {outputs.shape}. For a Bayesian model ([n, S, K], S samples) use "
+            "'probability' (the mean predictive probability) or an uncertainty target "
+            "('entropy', 'aleatoric', 'epistemic').")
     return tf.gather(outputs, class_idx, axis=1, batch_dims=1)
 
 
@@ -81,7 +87,7 @@ class Score(Target):
             raise ValueError(
                 "target 'score' on outputs of shape [n, K] needs a class: pass "
                 "call_model_args={'class_idx': c}.")
-        return _select_class(outputs, class_idx)
+        return _select_class(outputs, class_idx, self.name)
 
 
 class Logit(Target):
@@ -97,14 +103,16 @@ class Logit(Target):
     accepted_kinds = ("logits", "scores")
 
     def __call__(self, outputs, class_idx, output_kind):
-        return _select_class(outputs, class_idx)
+        return _select_class(outputs, class_idx, self.name)
 
 
 class Probability(Target):
     """Softmax probability of class c (softmax applied when the model outputs logits).
 
     This is the ``f_c`` of the IDGI paper (spec_004 §3.9, "confidence score (e.g. probability)")
-    and what PAIR's Keras examples differentiate (models ending in ``softmax``).
+    and what PAIR's Keras examples differentiate (models ending in ``softmax``). For a Bayesian
+    model's ``[n, S, K]`` outputs it is the mean predictive probability
+    ``p̄_c = (1/S) Σ_s p_s,c`` (the distribution whose entropy is the total uncertainty).
     """
 
     name = "probability"
@@ -113,7 +121,9 @@ class Probability(Target):
 
     def __call__(self, outputs, class_idx, output_kind):
         probs = tf.nn.softmax(outputs, axis=-1) if output_kind == "logits" else outputs
-        return _select_class(probs, class_idx)
+        if probs.shape.rank == 3:
+            probs = tf.reduce_mean(probs, axis=1)
+        return _select_class(probs, class_idx, self.name)
 
 
 class CallableTarget(Target):

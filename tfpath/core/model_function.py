@@ -285,6 +285,11 @@ class ModelFunction:
                     "output: declared (or inferred) 'probabilities', but the model's outputs do "
                     "not sum to 1 over the last axis (or are negative): they look like logits. "
                     "Pass output='logits'.")
+        values = self.target_values(tf.constant(outputs),
+                                    None if class_idx is None else tf.constant(class_idx, tf.int32))
+        if values.shape != (outputs.shape[0],):
+            raise ValueError(f"target: {self.target.name!r} must return one value per input "
+                             f"({outputs.shape[0]}); it returned {values.shape[0]}")
         self._outputs_checked = True
         return outputs
 
@@ -293,17 +298,8 @@ class ModelFunction:
         """The per-row class array ``[n]`` from ``call_model_args`` (None if absent)."""
         if not call_model_args or self.class_key not in call_model_args:
             return None
-        c = call_model_args[self.class_key]
-        c = np.asarray(c)
-        if c.ndim == 0:
-            c = np.full([n], int(c))
-        if c.shape != (n,):
-            raise ValueError(f"call_model_args[{self.class_key!r}]: expected an int or {n} ints "
-                             f"(one per row), received shape {c.shape}")
-        if not np.issubdtype(c.dtype, np.integer):
-            raise TypeError(f"call_model_args[{self.class_key!r}]: expected integers, received "
-                            f"dtype {c.dtype}")
-        return c.astype(np.int32)
+        return validation.check_class_indices(call_model_args[self.class_key], n,
+                                              f"call_model_args[{self.class_key!r}]")
 
     def __call__(self, x_value_batch, call_model_args=None, expected_keys=None):
         """PAIR ``call_model_function``: returns the requested keys for a batch.
@@ -360,8 +356,12 @@ class ModelFunction:
     def predict(self, x, class_idx=None):
         """Target values (no gradient) for a batch, as float32 numpy ``[n]``."""
         x = validation.check_array(x, "x", min_rank=1)
-        c = None if class_idx is None else np.broadcast_to(np.asarray(class_idx, np.int32),
-                                                           [x.shape[0]])
+        c = (None if class_idx is None
+             else validation.check_class_indices(class_idx, x.shape[0], "class_idx"))
+        if not self._outputs_checked:
+            self.check_outputs(x[:1], None if c is None else c[:1])
+        elif c is not None and self._num_classes is not None:
+            validation.check_class_idx(c, self._num_classes, "class_idx")
         return self.compiled("values_and_outputs", x, c)[0].numpy()
 
     def __repr__(self):

@@ -43,11 +43,16 @@ def check_positive_int(value, name, minimum=1):
 
 
 def check_optional_positive_int(value, name):
+    """None, or ``value`` checked by :func:`check_positive_int`."""
     return None if value is None else check_positive_int(value, name)
 
 
 def check_fraction(value, name, low=0.0, high=1.0, low_open=False):
-    """Returns ``value`` as a float in [low, high] ((low, high] if ``low_open``)."""
+    """Returns ``value`` as a float in [low, high] ((low, high] if ``low_open``).
+
+    Raises:
+      TypeError: not a real number (booleans refused). ValueError: outside the interval.
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a number, received {value!r}")
     value = float(value)
@@ -59,11 +64,36 @@ def check_fraction(value, name, low=0.0, high=1.0, low_open=False):
 
 
 def check_nonnegative(value, name):
+    """Returns ``value`` as a finite float >= 0; raises TypeError/ValueError naming it."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a number, received {value!r}")
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"{name}: expected a finite number >= 0, received {value}")
     return float(value)
+
+
+def check_class_indices(value, n, name):
+    """Returns class indices as int32 ``[n]`` from one integer or ``n`` integers.
+
+    Args:
+      value: an int (numpy integers included) or a 1-D sequence of ``n`` ints.
+      n: number of rows.
+      name: the argument's name for messages.
+
+    Raises:
+      TypeError: not integers (floats are refused, not truncated; booleans too).
+      ValueError: a sequence whose length is not ``n``.
+    """
+    arr = np.asarray(value)
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name}: expected an int or {n} ints, received {value!r} "
+                        f"(dtype {arr.dtype})")
+    if arr.ndim == 0:
+        return np.full([n], int(arr), np.int32)
+    if arr.shape != (n,):
+        raise ValueError(f"{name}: expected an int or {n} ints (one per row), received shape "
+                         f"{arr.shape}")
+    return arr.astype(np.int32)
 
 
 def check_class_idx(class_idx, num_classes, name):
@@ -76,6 +106,14 @@ def check_class_idx(class_idx, num_classes, name):
 
 
 def check_same_shape(value, reference_shape, name, reference_name):
+    """Raises ValueError naming ``name`` if ``value``'s shape is not ``reference_shape``."""
     if tuple(value.shape) != tuple(reference_shape):
         raise ValueError(f"{name}: expected shape {tuple(reference_shape)} (the shape of "
                          f"{reference_name}), received {tuple(value.shape)}")
+
+
+def check_bool(value, name):
+    """Returns ``value`` if it is a bool (numpy bools included); TypeError naming it otherwise."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, received {value!r}")
+    return bool(value)

@@ -177,11 +177,9 @@ class TFPathSaliency(pair_core.CoreSaliency):
                             f"received {type(call_model_function).__name__}")
         args = call_model_args
         if args and "class_idx" in args and np.ndim(args["class_idx"]) == 1:
-            classes = list(np.asarray(args["class_idx"]).tolist())
-            if len(classes) != n:
-                raise ValueError(f"call_model_args['class_idx']: expected one class per input "
-                                 f"({n}), received {len(classes)}")
-            args = [dict(call_model_args, class_idx=c) for c in classes]
+            classes = validation.check_class_indices(args["class_idx"], n,
+                                                     "call_model_args['class_idx']")
+            args = [dict(call_model_args, class_idx=int(c)) for c in classes]
         evaluator = engine.CallbackEvaluator(call_model_function, args, need_values)
         evaluator.evaluate_numpy(x[:1], None)   # fails early, with the contract's message
         return _Prepared(x, evaluator, None)
@@ -190,6 +188,12 @@ class TFPathSaliency(pair_core.CoreSaliency):
         need_values = details or kwargs.get("integrator") == "idgi"
         prep = self._prepare(x_batch, call_model_function, call_model_args, need_values)
         attr, residual, values, ends = self._attribute(prep, need_values, **kwargs)
+        if not np.all(np.isfinite(attr)):
+            raise ValueError(
+                "call_model_function: the attribution contains NaN or inf because the target's "
+                "gradient is not finite somewhere on the path (e.g. sqrt or log at 0, or a "
+                "call_model_function returning NaN); choose another baseline or a finite "
+                "model.")
         mask = attr.astype(np.float32)
         if not details:
             return PathDetails(mask, None, None, None, None, None)

@@ -11,7 +11,7 @@ class BlurIG(TFPathSaliency):
     """Integrated gradients along a blur path from a fully blurred image to the input.
 
     ``GetMask(x_value, call_model_function, call_model_args=None, max_sigma=50, steps=100,
-    grad_step=0.01, sqrt=False, batch_size=None, integrator="right", blur_convention="pair")``
+    grad_step=0.01, sqrt=False, batch_size=None, integrator="right", blur_convention=None)``
 
     Args:
       x_value: one NHWC image ``[H, W, C]`` (``GetMaskBatch``: ``[B, H, W, C]``).
@@ -22,9 +22,10 @@ class BlurIG(TFPathSaliency):
         multiplying its segment toward the more blurred image (the end nearer the input). Any
         rule of :mod:`tfpath.integrate` works on the σ grid. ``"idgi"``: IDGI on the
         ``steps + 1`` nodes σ_0 … σ_steps (one more evaluation, at max_sigma).
-      blur_convention: IDGI only (spec_004 §3.5c): ``"pair"`` (c1, default) uses PAIR's
-        gradients (at the end of each segment nearer the input); ``"canonical"`` (c2) uses
-        Algorithm 1's order (gradient at the more blurred end).
+      blur_convention: IDGI only (spec_004 §3.5c): ``"pair"`` (c1, the default with IDGI) uses
+        PAIR's gradients (at the end of each segment nearer the input); ``"canonical"`` (c2)
+        uses Algorithm 1's order (gradient at the more blurred end). Giving it with another
+        integrator is an error (it would be ignored).
 
     Returns:
       The mask, float32. Completeness holds against the fully blurred image:
@@ -36,7 +37,7 @@ class BlurIG(TFPathSaliency):
     """
 
     def _attribute(self, prep, need_values, max_sigma=50, steps=100, grad_step=0.01,
-                   sqrt=False, batch_size=None, integrator="right", blur_convention="pair"):
+                   sqrt=False, batch_size=None, integrator="right", blur_convention=None):
         integrator = integrate.check_integrator(integrator)
         steps = validation.check_positive_int(steps, "steps")
         if prep.x.ndim != 4:
@@ -47,6 +48,11 @@ class BlurIG(TFPathSaliency):
         if max_sigma == 0 or grad_step == 0:
             raise ValueError("max_sigma and grad_step: expected values > 0, received "
                              f"max_sigma={max_sigma}, grad_step={grad_step}")
+        sqrt = validation.check_bool(sqrt, "sqrt")
+        if blur_convention is not None and integrator != "idgi":
+            raise ValueError(f"blur_convention: applies to integrator='idgi' only; received "
+                             f"blur_convention={blur_convention!r} with integrator={integrator!r}")
+        blur_convention = blur_convention or "pair"
         if blur_convention not in BLUR_CONVENTIONS:
             raise ValueError(f"blur_convention: expected one of {BLUR_CONVENTIONS}, received "
                              f"{blur_convention!r}")
