@@ -98,3 +98,19 @@ def test_trapezoid_and_gauss_legendre_beat_left_riemann(smooth_cnn):
                for r in ("left", "trapezoid", "gauss_legendre")}
         assert err["trapezoid"] < err["left"] and err["gauss_legendre"] < err["left"], err
         assert err["gauss_legendre"] < err["trapezoid"], err
+
+
+def test_a_call_model_function_is_compiled_once_and_reused_safely(mf, images):
+    def cmf(x_batch, call_model_args=None, expected_keys=None):
+        return mf(x_batch, call_model_args, expected_keys)
+
+    ig = tfpath.IntegratedGradients()
+    for c, integrator in [(0, "linspace_mean"), (3, "idgi"), (1, "linspace_mean"), (2, "idgi")]:
+        ours = ig.GetMaskWithDetails(images[1], cmf, {"class_idx": c}, x_steps=8,
+                                     integrator=integrator)
+        fast = ig.GetMaskWithDetails(images[1], mf, {"class_idx": c}, x_steps=8,
+                                     integrator=integrator)
+        np.testing.assert_allclose(ours.mask, fast.mask, rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(ours.path_values, fast.path_values, rtol=1e-5)
+    evaluator = engine.CallbackEvaluator.for_function(cmf, None, False)
+    assert len(evaluator.cache) == 2          # one compiled loop per integrator kind

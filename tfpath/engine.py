@@ -20,6 +20,7 @@ the loop through ``tf.py_function``).
 from __future__ import annotations
 
 import functools
+import weakref
 from typing import Optional, Sequence
 
 import numpy as np
@@ -78,13 +79,34 @@ class CallbackEvaluator:
 
     def __init__(self, call_model_function, call_model_args, need_values: bool):
         self.fn = call_model_function
+        self.uses_class = False
+        self.cache = {}
+        self.error: Optional[BaseException] = None
+        self.configure(call_model_args, need_values)
+
+    def configure(self, call_model_args, need_values: bool):
+        """Sets the arguments of the next calls. They are read when the compiled loop calls
+        back into Python, never baked into a trace, so one evaluator (and its compiled loops)
+        serves every call with the same ``call_model_function``."""
         self.args = call_model_args
         self.need_values = need_values
         self.expected_keys = [keys.INPUT_OUTPUT_GRADIENTS] + (
             [keys.OUTPUT_LAYER_VALUES] if need_values else [])
-        self.uses_class = False
-        self.cache = {}
-        self.error: Optional[BaseException] = None
+        self.error = None
+        return self
+
+    @classmethod
+    def for_function(cls, call_model_function, call_model_args, need_values: bool):
+        """The evaluator of ``call_model_function``, reused across calls (its compiled loops
+        are cached with it) while the function is alive."""
+        try:
+            evaluator = _CALLBACK_EVALUATORS.get(call_model_function)
+        except TypeError:                          # not weak-referenceable
+            return cls(call_model_function, call_model_args, need_values)
+        if evaluator is None:
+            evaluator = cls(call_model_function, call_model_args, need_values)
+            _CALLBACK_EVALUATORS[call_model_function] = evaluator
+        return evaluator.configure(call_model_args, need_values)
 
     def call_numpy(self, points: np.ndarray, args):
         """One PAIR call; returns (values [n] float32, grads [n, ...] float32)."""
@@ -144,6 +166,9 @@ class CallbackEvaluator:
         if self.error is not None:
             err, self.error = self.error, None
             raise err
+
+
+_CALLBACK_EVALUATORS = weakref.WeakKeyDictionary()
 
 
 # ---------------------------------------------------------------------------------- the loop

@@ -180,7 +180,7 @@ class TFPathSaliency(pair_core.CoreSaliency):
             classes = validation.check_class_indices(args["class_idx"], n,
                                                      "call_model_args['class_idx']")
             args = [dict(call_model_args, class_idx=int(c)) for c in classes]
-        evaluator = engine.CallbackEvaluator(call_model_function, args, need_values)
+        evaluator = engine.CallbackEvaluator.for_function(call_model_function, args, need_values)
         evaluator.evaluate_numpy(x[:1], None)   # fails early, with the contract's message
         return _Prepared(x, evaluator, None)
 
