@@ -230,7 +230,7 @@ def test_bad_arguments_name_the_argument(x6):
         MCDropout(member)
     dropout_model = keras.Sequential([keras.Input((3,)), keras.layers.Dropout(.5),
                                       keras.layers.Dense(2)])
-    with pytest.raises(TypeError, match="seed"):
+    with pytest.raises(ValueError, match="seed"):
         MCDropout(dropout_model, seed=-1)
     with pytest.raises(TypeError, match="seed"):
         MCDropout(dropout_model).resample(1.5)

@@ -63,6 +63,14 @@ def check_fraction(value, name, low=0.0, high=1.0, low_open=False):
     return value
 
 
+def check_positive(value, name):
+    """Returns ``value`` as a finite float > 0; raises TypeError/ValueError naming it."""
+    value = check_nonnegative(value, name)
+    if value == 0:
+        raise ValueError(f"{name}: expected a finite number > 0, received {value}")
+    return value
+
+
 def check_nonnegative(value, name):
     """Returns ``value`` as a finite float >= 0; raises TypeError/ValueError naming it."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

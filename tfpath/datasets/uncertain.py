@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tfpath.core import validation
 from tfpath.datasets.digits import Split, load_digits, load_mnist_subset
 
 CLEAN, UNINFORMATIVE, BLENDED = 0, 1, 2
@@ -49,11 +50,6 @@ class UncertainDigits:
     x_ood: np.ndarray
 
 
-def _check_count(n, name):
-    from tfpath.core import validation
-    return validation.check_positive_int(n, name, minimum=0)
-
-
 def uninformative_images(n, image_shape, seed=0):
     """``n`` images of one constant random colour each, U(0, 1) per channel (spec_000 §7.1).
 
@@ -65,7 +61,7 @@ def uninformative_images(n, image_shape, seed=0):
     Returns:
       float32 ``[n, H, W, C]`` in [0, 1].
     """
-    n = _check_count(n, "n")
+    n = validation.check_positive_int(n, "n", minimum=0)
     shape = tuple(int(d) for d in image_shape)
     colours = np.random.default_rng(seed).random((n, 1, 1, shape[-1]))
     return np.broadcast_to(colours, (n,) + shape).astype(np.float32)
@@ -77,7 +73,7 @@ def noise_images(n, image_shape, seed=0):
     Returns:
       float32 ``[n, *image_shape]``.
     """
-    n = _check_count(n, "n")
+    n = validation.check_positive_int(n, "n", minimum=0)
     return np.random.default_rng(seed).random((n,) + tuple(image_shape)).astype(np.float32)
 
 
@@ -97,7 +93,7 @@ def blend_digits(x, y, n, seed=0, weight_range=(0.35, 0.65)):
     Raises:
       ValueError: fewer than two classes; a bad ``weight_range``; mismatched lengths.
     """
-    n = _check_count(n, "n")
+    n = validation.check_positive_int(n, "n", minimum=0)
     x = np.asarray(x, np.float32)
     y = np.asarray(y)
     if x.shape[0] != y.shape[0]:
@@ -148,7 +144,7 @@ def induce_uncertainty(split, uninformative_fraction=0.1, blended_fraction=0.1,
                         (blended_fraction, "blended_fraction"), (noise_fraction, "noise_fraction")):
         validation.check_fraction(value, name)
     noise_std = validation.check_nonnegative(noise_std, "noise_std")
-    num_ood = _check_count(num_ood, "num_ood")
+    num_ood = validation.check_positive_int(num_ood, "num_ood", minimum=0)
     rng = np.random.default_rng(seed)
     seeds = rng.integers(0, 2 ** 31 - 1, 4)
     x, y = split.x_train.copy(), split.y_train

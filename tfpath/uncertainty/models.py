@@ -23,7 +23,6 @@ How each kind freezes is documented on its class:
 """
 from __future__ import annotations
 
-import numbers
 
 import tensorflow as tf
 
@@ -53,9 +52,7 @@ def _call_inference(model, x):
 
 
 def _check_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise TypeError(f"seed: expected an integer >= 0, received {seed!r}")
-    return int(seed) % (2 ** 31 - 1)
+    return validation.check_positive_int(seed, "seed", minimum=0) % (2 ** 31 - 1)
 
 
 class BayesianModel:

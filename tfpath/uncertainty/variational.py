@@ -23,6 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfpath.core import validation
 from tfpath.uncertainty import _frozen
 from tfpath.uncertainty.models import SampledModel
 
@@ -42,8 +43,8 @@ class _Variational(keras.layers.Layer):
         super().__init__(**kwargs)
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)
-        self.prior_stddev = _positive(prior_stddev, "prior_stddev")
-        self.posterior_stddev_init = _positive(posterior_stddev_init, "posterior_stddev_init")
+        self.prior_stddev = validation.check_positive(prior_stddev, "prior_stddev")
+        self.posterior_stddev_init = validation.check_positive(posterior_stddev_init, "posterior_stddev_init")
         self.kl_weight = float(kl_weight)
         if not np.isfinite(self.kl_weight) or self.kl_weight < 0:
             raise ValueError(f"kl_weight: expected a finite number >= 0, received {kl_weight}")
@@ -138,13 +139,6 @@ class _Variational(keras.layers.Layer):
         return config
 
 
-def _positive(value, name):
-    value = float(value)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name}: expected a finite number > 0, received {value}")
-    return value
-
-
 @keras.saving.register_keras_serializable(package="tfpath")
 class VariationalDense(_Variational):
     """Dense layer with a mean-field Gaussian posterior over its kernel and bias.
@@ -167,7 +161,7 @@ class VariationalDense(_Variational):
 
     def __init__(self, units, activation=None, **kwargs):
         super().__init__(activation=activation, **kwargs)
-        self.units = _positive_int(units, "units")
+        self.units = validation.check_positive_int(units, "units")
 
     def build(self, input_shape):
         self.build_posteriors((int(input_shape[-1]), self.units), self.units)
@@ -206,7 +200,7 @@ class VariationalConv2D(_Variational):
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1,
                  activation=None, **kwargs):
         super().__init__(activation=activation, **kwargs)
-        self.filters = _positive_int(filters, "filters")
+        self.filters = validation.check_positive_int(filters, "filters")
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.strides = _pair(strides, "strides")
         self.dilation_rate = _pair(dilation_rate, "dilation_rate")
@@ -245,11 +239,6 @@ class VariationalConv2D(_Variational):
         config.update(filters=self.filters, kernel_size=self.kernel_size, strides=self.strides,
                       padding=self.padding, dilation_rate=self.dilation_rate)
         return config
-
-
-def _positive_int(value, name):
-    from tfpath.core import validation
-    return validation.check_positive_int(value, name)
 
 
 def _pair(value, name):
