@@ -50,10 +50,7 @@ class ModelEvaluator:
 
     @property
     def cache(self):
-        mf = self.model_function
-        if not hasattr(mf, "_engine_cache"):
-            mf._engine_cache = {}
-        return mf._engine_cache
+        return self.model_function.engine_cache
 
     def __call__(self, points, example, class_idx):
         rows = None if class_idx is None else tf.gather(class_idx, example)

@@ -141,7 +141,8 @@ class ModelFunction:
         self._conv_model = self._build_conv_model(layer_name) if layer_name else None
         self._outputs_checked = False
         self._num_classes = None
-        self._traced = {}
+        self._traced = {}          # compiled calls, see compiled()
+        self.engine_cache = {}     # the engine's compiled loops for this model function
 
     # ------------------------------------------------------------------ model calls
     def _build_conv_model(self, layer_name):
