@@ -69,3 +69,40 @@ def test_runner_progress_and_errors(shapes_case, capsys):
         evaluate(mf, d.images, 0, {"bad": 3}, ["deletion"])
     with pytest.raises(ValueError, match="images.*empty"):
         evaluate(mf, d.images[:0], 0, {"grad": tfpath.GradientSaliency()}, ["deletion"])
+
+
+def test_uncertainty_metrics_share_one_removal_pass(monkeypatch):
+    """eic, urc@1% and urc@5% come from one uncertainty_curves pass per method (not three), and
+    the table is identical to the direct calls, also when one metric has its own keywords."""
+    rng = np.random.default_rng(0)
+    x = rng.random((3, 10, 10, 1)).astype(np.float32)
+    v = rng.normal(size=(100,))
+
+    def H(images):
+        s = np.asarray(images, np.float64).reshape(len(images), -1) @ v * 0.3
+        return np.logaddexp(0.0, s) + 0.1
+
+    attr = rng.normal(size=x.shape).astype(np.float32)
+    methods = {"a": lambda im, c: attr, "b": lambda im, c: -attr}
+    calls = []
+    real = metrics.uncertainty_curves
+    monkeypatch.setattr(metrics, "uncertainty_curves",
+                        lambda *a, **k: calls.append(k) or real(*a, **k))
+    names = ["eic", "urc@1%", "urc@5%"]
+    table = evaluate(H, x, None, methods, names, metric_kwargs={n: {"steps": 20} for n in names},
+                     progress=False)
+    assert len(calls) == 2                                   # one pass per method
+    for name, sign in (("a", 1), ("b", -1)):
+        direct = real(H, x, sign * attr, steps=20)
+        for m in names:
+            r = table.results[name][m]
+            assert r.value == direct[m].value
+            np.testing.assert_array_equal(r.per_image, direct[m].per_image)
+            assert r.standard_error == direct[m].standard_error
+            assert table.metric_seconds[name][m] >= 0
+    calls.clear()
+    table = evaluate(H, x, None, {"a": methods["a"]}, names,
+                     metric_kwargs={"eic": {"steps": 10}}, progress=False)
+    assert len(calls) == 2                                   # eic's own keywords: its own pass
+    assert table.value("a", "eic") == real(H, x, attr, steps=10)["eic"].value
+    assert table.value("a", "urc@5%") == real(H, x, attr)["urc@5%"].value

@@ -218,3 +218,82 @@ def test_bad_ground_truth_inputs():
     with pytest.raises(ValueError, match="value_range"):
         metrics.insertion(lambda v: v.sum(axis=(1, 2, 3)), np.ones((1, 4, 4, 1), np.float32),
                           np.ones((1, 4, 4), np.float32), value_range=(1, 0))
+
+
+def test_mask_mass_rejects_negative_saliency_whatever_reduce():
+    """The negativity check runs on the map that is summed: signed [n, H, W] maps used to pass
+    with the default reduce and give a "fraction" outside [0, 1]."""
+    masks = np.zeros((1, 4, 4), bool)
+    masks[0, :2] = True
+    signed = np.ones((1, 4, 4), np.float32)
+    signed[0, 2:] = -0.9                       # inside 8, outside -7.2: "fraction" 8/0.8 = 10
+    for reduce in ("abs_sum", "sum", "max_abs"):
+        with pytest.raises(ValueError, match="attributions.*negative"):
+            metrics.mask_mass(signed, masks, reduce=reduce)
+    assert metrics.mask_mass(np.abs(signed), masks).value == pytest.approx(8 / 15.2)
+    signed4 = signed[..., None] * np.array([1.0, 0.5], np.float32)
+    with pytest.raises(ValueError, match="reduce.*negative"):
+        metrics.mask_mass(signed4, masks, reduce="sum")
+    for reduce in ("abs_sum", "max_abs"):            # non-negative after reduction
+        assert 0.0 <= metrics.mask_mass(signed4, masks, reduce=reduce).value <= 1.0
+
+
+def test_rank_correlation_axis():
+    """``axis`` used to be ignored; it now selects the axes that are ranked and correlated."""
+    from scipy.stats import spearmanr
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, 3, 4, 5))
+    default = metrics.rank_correlation(a, b)              # one value per example (axes 1, 2)
+    assert default.shape == (3,)
+    for i in range(3):
+        assert default[i] == pytest.approx(spearmanr(a[i].ravel(), b[i].ravel())[0])
+    np.testing.assert_allclose(metrics.rank_correlation(a, b, axis=(1, 2)), default)
+    last = metrics.rank_correlation(a, b, axis=-1)
+    assert last.shape == (3, 4)
+    assert last[1, 2] == pytest.approx(spearmanr(a[1, 2], b[1, 2])[0])
+    first = metrics.rank_correlation(a, b, axis=0)
+    assert first.shape == (4, 5)
+    assert first[3, 1] == pytest.approx(spearmanr(a[:, 3, 1], b[:, 3, 1])[0])
+    both = metrics.rank_correlation(a, b, axis=(0, 2))
+    assert both.shape == (4,)
+    assert both[2] == pytest.approx(spearmanr(a[:, 2].ravel(), b[:, 2].ravel())[0])
+    assert metrics.rank_correlation(a[0, 0], -a[0, 0]) == pytest.approx(-1.0)   # 1-D: vector
+    for bad in (3, (1, 1), "x", -4):
+        with pytest.raises(ValueError, match="axis"):
+            metrics.rank_correlation(a, b, axis=bad)
+    with pytest.raises(ValueError, match="shape"):
+        metrics.rank_correlation(a, b[:2])
+
+
+def test_retargeted_model_function_is_reused_across_metric_calls(linear_case):
+    """SIC re-targets the ModelFunction to the probability; that derived ModelFunction is
+    memoised per (original, target), so repeated SIC calls trace nothing new."""
+    import gc
+    from tfpath.metrics import _common
+    c = linear_case
+    mf = tfpath.ModelFunction(c["classifier"].model, target="logit", output="logits")
+    cls = np.zeros(N, int)
+
+    def traces(m):
+        return sum(f.experimental_get_tracing_count() for f in m._traced.values())
+
+    first = metrics.sic(mf, c["x"], c["exact"], cls, min_pred_value=0.5)
+    derived = _common.Scorer(mf, None, 16, default_target="probability")._mf
+    assert derived is not mf
+    assert derived.target.name == tfpath.targets.get_target("probability").name
+    assert derived is _common.Scorer(mf, "Probability", 16)._mf     # names: case-insensitive
+    count, keys = traces(derived), len(derived._traced)
+    assert count >= 1
+    for _ in range(3):
+        again = metrics.sic(mf, c["x"], c["exact"], cls, min_pred_value=0.5)
+        assert again.value == first.value
+    assert traces(derived) == count and len(derived._traced) == keys
+    assert _common.Scorer(mf, None, 16)._mf is mf                    # no override: itself
+    other = _common.Scorer(mf, "logit", 16)._mf
+    assert other is not derived and other is _common.Scorer(mf, "logit", 16)._mf
+    # the cache holds its keys weakly: it does not keep a ModelFunction alive
+    assert mf in _common._RETARGETED
+    size = len(_common._RETARGETED)
+    del mf, derived, other
+    gc.collect()
+    assert len(_common._RETARGETED) == size - 1

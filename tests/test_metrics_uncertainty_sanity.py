@@ -124,3 +124,29 @@ def test_randomization_errors(trained_digits):
         metrics.model_randomization(lambda v: v, x, y, sobel_explainer)
     with pytest.raises(TypeError, match="explainer"):
         metrics.model_randomization(model, x, y, 3)
+
+
+@pytest.mark.parametrize("steps,urc_at", [(None, (0.01, 0.05)), (10, (0.1,)),
+                                          (10, (0.01, 0.05)), (4, (0.01,)), (20, (0.03, 0.37))])
+def test_eic_area_is_exact_on_closed_form_case(steps, urc_at):
+    """H = 1 − ¾·t² with t the fraction of x's pixels revealed into the blurred image:
+    EIC(t) = H(t)/H(0), AOC = 1 − ∫₀¹ (1 − ¾t²) dt = 0.25 exactly, whatever the grid. The
+    x-axis of the reversed (insertion) curve must be 1 − fractions[::-1]; with ``fractions``
+    itself, the urc_at points near 0 gave 0.334 (steps=10) and 0.357 (steps=4)."""
+    rng = np.random.default_rng(1)
+    x = rng.random((2, 40, 40, 1)).astype(np.float32)     # 1600 px: every fraction is exact
+
+    def H(images):
+        revealed = np.isclose(np.asarray(images)[None], x[:, None]).mean(axis=(2, 3, 4))
+        t = revealed.max(axis=0)                   # each state comes from one of the images
+        return 1.0 - 0.75 * t ** 2
+
+    res = metrics.uncertainty_curves(H, x, rng.normal(size=x.shape), steps=steps,
+                                     urc_at=urc_at)["eic"]
+    grid = res.x
+    h = np.diff(grid).max()
+    tol = 1.5 * h ** 2 / 12 + 1e-9                # trapezoid error bound: |f''|·h²/12, f'' = 1.5
+    assert res.value == pytest.approx(0.25, abs=tol)
+    np.testing.assert_allclose(res.per_image, 0.25, atol=tol)
+    assert grid[0] == 0 and grid[-1] == 1 and np.all(np.diff(grid) > 0)
+    np.testing.assert_allclose(res.curve, 1.0 - 0.75 * grid ** 2, atol=1e-6)

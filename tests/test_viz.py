@@ -85,3 +85,22 @@ def test_save_gallery(tmp_path, mask):
 def test_errors_name_the_argument(mask, call, argument):
     with pytest.raises((ValueError, TypeError), match=argument.replace("[", r"\[")):
         call(mask)
+
+
+def test_viz_and_metrics_share_one_channel_reduction(mask, monkeypatch):
+    """viz.reduce_channels and metrics.saliency_maps are one implementation (no second copy of
+    the reduction names or formulas)."""
+    from tfpath import metrics
+    from tfpath.metrics import _common
+    assert viz.CHANNEL_REDUCTIONS is _common.REDUCTIONS
+    batch = np.stack([mask, -2 * mask])
+    for r in viz.CHANNEL_REDUCTIONS:
+        np.testing.assert_allclose(viz.reduce_channels(mask, r),
+                                   metrics.saliency_maps(batch, batch.shape, r)[0], rtol=1e-6)
+    calls = []
+    original = _common.reduce_channels
+    monkeypatch.setattr(_common, "reduce_channels",
+                        lambda *a, **k: calls.append(a[1]) or original(*a, **k))
+    viz.reduce_channels(mask, "max_abs")
+    metrics.saliency_maps(batch, batch.shape, "sum")
+    assert calls == ["max_abs", "sum"]

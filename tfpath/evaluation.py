@@ -13,6 +13,7 @@ metric scores all perturbed images of all inputs in large batches.
 from __future__ import annotations
 
 import csv
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -43,7 +44,38 @@ def _uncertainty_metric(key):
     def run(model_function, images, attributions, class_idx, masks=None, **kwargs):
         return metrics_lib.uncertainty_curves(model_function, images, attributions,
                                               **kwargs)[key]
+    run.uncertainty_key = key            # lets evaluate() share one removal pass (see there)
     return run
+
+
+def _shared_uncertainty(model_function, images, attributions, metric_fns, metric_kwargs):
+    """Runs :func:`tfpath.metrics.uncertainty_curves` once per distinct keyword set for all the
+    requested named uncertainty metrics: with the same keywords (e.g. none), "eic", "urc@1%"
+    and "urc@5%" share one removal pass. Metrics with different keywords (``urc_at``, ``steps``
+    ...) get their own pass, since the grid of fractions, and so every value, depends on them:
+    each result is exactly what the direct call with that metric's keywords returns.
+
+    Returns:
+      dict metric name → ``(MetricResult, seconds)``, the seconds being the metric's equal
+      share of its pass.
+    """
+    groups = {}
+    for metric, fn in metric_fns.items():
+        key = getattr(fn, "uncertainty_key", None)
+        if key is None:
+            continue
+        kwargs = dict(metric_kwargs.get(metric, {}))
+        with np.printoptions(threshold=sys.maxsize):
+            signature = repr(sorted(kwargs.items(), key=lambda kv: kv[0]))
+        groups.setdefault(signature, (kwargs, []))[1].append((metric, key))
+    out = {}
+    for kwargs, members in groups.values():
+        start = time.perf_counter()
+        results = metrics_lib.uncertainty_curves(model_function, images, attributions, **kwargs)
+        share = (time.perf_counter() - start) / len(members)
+        for metric, key in members:
+            out[metric] = (results[key], share)
+    return out
 
 
 #: name -> ``fn(model_function, images, attributions, class_idx, masks=None, **kw)``
@@ -79,6 +111,18 @@ class EvaluationTable:
     metric_seconds: dict = field(default_factory=dict)
 
     def value(self, method, metric):
+        """The aggregate value of one cell of the table.
+
+        Args:
+          method: a row name (a key of ``methods`` given to :func:`evaluate`).
+          metric: a column name (a metric name given to :func:`evaluate`).
+
+        Returns:
+          float: ``results[method][metric].value``.
+
+        Raises:
+          KeyError: an unknown method or metric name.
+        """
         return self.results[method][metric].value
 
     def _header(self):
@@ -209,10 +253,18 @@ def evaluate(model_function, images, class_idx, methods, metrics=("insertion", "
         attributions = np.concatenate(parts).astype(np.float32)
         seconds[name] = time.perf_counter() - start
         results[name], metric_seconds[name] = {}, {}
+        shared = None                    # the uncertainty metrics' common removal pass(es)
         for metric, fn in metric_fns.items():
             start = time.perf_counter()
-            result = fn(model_function, x, attributions, c, masks=masks,
-                        **metric_kwargs.get(metric, {}))
+            if getattr(fn, "uncertainty_key", None) is not None:
+                if shared is None:
+                    shared = _shared_uncertainty(model_function, x, attributions, metric_fns,
+                                                 metric_kwargs)
+                result, spent = shared[metric]
+                start = time.perf_counter() - spent
+            else:
+                result = fn(model_function, x, attributions, c, masks=masks,
+                            **metric_kwargs.get(metric, {}))
             if not isinstance(result, MetricResult):
                 raise TypeError(f"metrics[{metric!r}]: returned {type(result).__name__}, "
                                 "expected a tfpath.metrics.MetricResult")

@@ -26,8 +26,10 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 
 from tfpath.core import validation
+from tfpath.metrics import _common
 
-CHANNEL_REDUCTIONS = ("abs_sum", "sum", "max_abs")
+#: the channel reductions, shared with the metrics (one implementation: _common.reduce_channels)
+CHANNEL_REDUCTIONS = _common.REDUCTIONS
 GRAY_CMAP = "inferno"
 DIVERGING_CMAP = "RdBu_r"
 
@@ -72,20 +74,11 @@ def reduce_channels(mask, reduction: str = "abs_sum") -> np.ndarray:
       ValueError: unknown ``reduction``; a mask of rank other than 2 or 3, NaN or inf.
       TypeError: a non-numeric mask.
     """
-    if reduction not in CHANNEL_REDUCTIONS:
-        raise ValueError(f"reduction: expected one of {CHANNEL_REDUCTIONS}, received "
-                         f"{reduction!r}")
+    _common.check_choice(reduction, CHANNEL_REDUCTIONS, "reduction")
     arr = _as_mask(mask)
     if arr.ndim == 2:
         return arr.astype(np.float32)
-    arr64 = arr.astype(np.float64)
-    if reduction == "abs_sum":
-        out = np.abs(arr64).sum(axis=2)
-    elif reduction == "sum":
-        out = arr64.sum(axis=2)
-    else:
-        out = np.abs(arr64).max(axis=2)
-    return out.astype(np.float32)
+    return _common.reduce_channels(arr, reduction, "reduction").astype(np.float32)
 
 
 def heatmap(mask, signed: bool = False, percentile: float = 99,

@@ -12,6 +12,7 @@ Every perturbation metric of :mod:`tfpath.metrics` is the same three steps:
 from __future__ import annotations
 
 import sys
+import weakref
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -135,18 +136,68 @@ def check_class_idx(class_idx, n, name="class_idx", required=False):
 
 
 def check_choice(value, choices, name):
+    """Returns ``value`` if it is one of ``choices``.
+
+    Args:
+      value: the argument given (e.g. a reduction name).
+      choices: the allowed values.
+      name: the argument's name, used in the error message.
+
+    Returns:
+      ``value`` unchanged.
+
+    Raises:
+      ValueError: ``value`` not in ``choices``; the message names ``name`` and lists them.
+    """
     if value not in choices:
         raise ValueError(f"{name}: expected one of {tuple(choices)}, received {value!r}")
     return value
 
 
 def check_fractions(fractions, name="fractions"):
+    """Pixel fractions as a flat float64 array.
+
+    Args:
+      fractions: a number or a sequence/array of numbers in [0, 1] (any shape; flattened).
+      name: the argument's name, used in error messages.
+
+    Returns:
+      float64 array ``[k]``, in the given order (not sorted, duplicates kept).
+
+    Raises:
+      ValueError naming ``name``: empty, NaN/inf, or a value outside [0, 1].
+    """
     f = np.asarray(fractions, np.float64).reshape(-1)
     if f.size == 0:
         raise ValueError(f"{name}: is empty; expected at least one fraction")
     if not np.all(np.isfinite(f)) or f.min() < 0 or f.max() > 1:
         raise ValueError(f"{name}: expected fractions in [0, 1], received {f.tolist()}")
     return f
+
+
+def reduce_channels(a, reduce="abs_sum", name="reduce"):
+    """The one channel reduction of tfpath (metrics and :func:`tfpath.viz.reduce_channels`):
+    reduces the last axis of ``a``, in float64.
+
+    Args:
+      a: a finite numeric array ``[..., C]``.
+      reduce: ``"abs_sum"`` (Σ_c |a|, PAIR's grayscale reduction), ``"sum"`` (Σ_c a, signed)
+        or ``"max_abs"`` (max_c |a|); see :data:`REDUCTIONS`.
+      name: the argument name used in the error message.
+
+    Returns:
+      float64 array ``a.shape[:-1]``.
+
+    Raises:
+      ValueError naming ``name``: unknown ``reduce``.
+    """
+    check_choice(reduce, REDUCTIONS, name)
+    a = np.asarray(a, np.float64)
+    if reduce == "abs_sum":
+        return np.abs(a).sum(axis=-1)
+    if reduce == "sum":
+        return a.sum(axis=-1)
+    return np.abs(a).max(axis=-1)
 
 
 def saliency_maps(attributions, shape, reduce="abs_sum", name="attributions"):
@@ -168,11 +219,7 @@ def saliency_maps(attributions, shape, reduce="abs_sum", name="attributions"):
     a = validation.check_array(attributions, name, min_rank=3).astype(np.float64)
     shape = tuple(shape)
     if a.shape == shape:
-        if reduce == "abs_sum":
-            return np.abs(a).sum(axis=-1)
-        if reduce == "sum":
-            return a.sum(axis=-1)
-        return np.abs(a).max(axis=-1)
+        return reduce_channels(a, reduce)
     if a.shape == shape[:3]:
         return a
     raise ValueError(f"{name}: expected the images' shape {shape} or the maps' shape "
@@ -223,11 +270,14 @@ class Scorer:
         self._fn = None
         if isinstance(model, ModelFunction):
             target = target if target is not None else default_target
-            self._mf = model if target is None else ModelFunction(
-                model.model, target=target, output=model.output_kind)
+            self._mf = model if target is None else _retargeted(
+                model, target, lambda: ModelFunction(model.model, target=target,
+                                                     output=model.output_kind))
         elif _is_keras_model(model):
             target = target if target is not None else default_target
-            self._mf = ModelFunction(model, target="score" if target is None else target)
+            target = "score" if target is None else target
+            self._mf = _retargeted(model, target,
+                                   lambda: ModelFunction(model, target=target))
         elif callable(model):
             if target not in (None, "score"):
                 raise ValueError(
@@ -273,6 +323,39 @@ class Scorer:
             predicted.append(_argmax(out))
         pred = None if any(p is None for p in predicted) else np.concatenate(predicted)
         return np.concatenate(values), pred
+
+
+#: original ModelFunction (or Keras model) -> {target key: (target, derived ModelFunction)}
+_RETARGETED = weakref.WeakKeyDictionary()
+
+
+def _retargeted(model, target, build):
+    """The ModelFunction of ``model`` with ``target``, built once by ``build()`` and reused.
+
+    A metric that re-targets a model (SIC's probability, a Keras model's score) used to build a
+    new ModelFunction per call, so every call traced its ``tf.function`` again. The derived
+    ModelFunction is memoised per (original ``model``, target) in a weak dictionary (it lives
+    as long as ``model``), so repeated metric calls reuse its compiled calls. Names are keyed
+    case-insensitively, other targets (Target instances, callables) by identity (the entry
+    keeps the target alive, so its id cannot be reused).
+
+    Args:
+      model: the original ModelFunction or Keras model (weakly referenced).
+      target: a target name, :class:`tfpath.targets.Target` or callable.
+      build: ``() -> ModelFunction``, called on a cache miss.
+
+    Returns:
+      The derived :class:`tfpath.ModelFunction`.
+    """
+    key = ("name", target.lower()) if isinstance(target, str) else ("id", id(target))
+    try:
+        per_model = _RETARGETED.setdefault(model, {})
+    except TypeError:                      # not weakly referenceable / not hashable: no cache
+        return build()
+    hit = per_model.get(key)
+    if hit is None:
+        hit = per_model[key] = (target, build())
+    return hit[1]
 
 
 def _argmax(outputs):

@@ -66,13 +66,31 @@ def mask_mass(attributions, masks, *, reduce="abs_sum"):
     """Fraction of the saliency mass inside the mask (spec_003 §4.2 GT-SUM with its proposed
     default: Σ_c |φ| normalised to sum to 1, then summed over the mask). NaN for all-zero maps.
 
+    The check for negative values is made on the saliency map that is summed, i.e. after the
+    channel reduction: ``[n, H, W, C]`` attributions with ``"abs_sum"``/``"max_abs"`` always
+    pass, ``"sum"`` fails if any pixel's channel sum is negative, and maps given as
+    ``[n, H, W]`` (which ``reduce`` does not touch) must be non-negative themselves (take
+    ``np.abs`` first for signed maps), so that the fraction stays in [0, 1].
+
+    Args:
+      attributions: ``[n, H, W, C]`` or saliency maps ``[n, H, W]``.
+      masks: ground-truth masks ``[n, H, W]`` (bool or 0/1; ``[n, H, W, 1]`` accepted).
+      reduce: channel reduction (``"abs_sum"``, ``"sum"``, ``"max_abs"``).
+
     Returns:
       :class:`MetricResult` ``"mask_mass"`` (↑; chance = the mask's area fraction).
+
+    Raises:
+      ValueError: a negative value in the (reduced) saliency map; shapes, NaN, empty.
     """
     sal, m = _maps_and_masks(attributions, masks, reduce)
-    if reduce == "sum" and np.any(sal < 0):
-        raise ValueError("reduce: 'sum' gives negative saliency; mask_mass needs a "
-                         "non-negative map ('abs_sum' or 'max_abs')")
+    if np.any(sal < 0):
+        if np.ndim(attributions) == 4:
+            raise ValueError(f"reduce: {reduce!r} gives negative saliency; mask_mass needs a "
+                             "non-negative map ('abs_sum' or 'max_abs')")
+        raise ValueError("attributions: the saliency maps [n, H, W] have negative values; "
+                         "mask_mass needs a non-negative map (pass np.abs(maps), or the "
+                         "[n, H, W, C] attributions with reduce='abs_sum')")
     n = sal.shape[0]
     total = sal.reshape(n, -1).sum(axis=1)
     inside = (sal * m).reshape(n, -1).sum(axis=1)
@@ -81,19 +99,60 @@ def mask_mass(attributions, masks, *, reduce="abs_sum"):
     return common.mean_result("mask_mass", frac)
 
 
-def rank_correlation(a, b, axis=-1):
-    """Spearman rank correlation of ``a`` and ``b`` row by row (flattened after the first axis),
-    average ranks for ties; NaN for constant rows."""
-    a = np.asarray(a, np.float64).reshape(np.shape(a)[0], -1)
-    b = np.asarray(b, np.float64).reshape(np.shape(b)[0], -1)
-    return _pearson(rankdata(a, axis=1), rankdata(b, axis=1))
+def rank_correlation(a, b, axis=None):
+    """Spearman rank correlation of ``a`` and ``b`` along ``axis`` (average ranks for ties;
+    NaN where one side is constant).
+
+    Args:
+      a, b: arrays of the same shape.
+      axis: the axis, or tuple of axes, along which the values are ranked and correlated (they
+        are flattened together); the result has the remaining axes. None (default): every axis
+        but the first, i.e. one correlation per example of a batch ``[n, ...]`` (for a 1-D
+        input, the whole vector). ``axis=-1`` on ``[n, H, W]`` maps gives ``[n, H]`` row-wise
+        correlations.
+
+    Returns:
+      float64 array of the shape of ``a`` without the ``axis`` axes (0-d if none remain).
+
+    Raises:
+      ValueError: ``a`` and ``b`` of different shapes; an ``axis`` out of range or repeated.
+    """
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"b: expected the shape of a {a.shape}, received {b.shape}")
+    axes = _check_axes(axis, a.ndim)
+    dest = tuple(range(a.ndim - len(axes), a.ndim))
+    rest = tuple(size for i, size in enumerate(a.shape) if i not in axes)
+    a = np.moveaxis(a, axes, dest).reshape(rest + (-1,))
+    b = np.moveaxis(b, axes, dest).reshape(rest + (-1,))
+    return _pearson(rankdata(a, axis=-1), rankdata(b, axis=-1))
+
+
+def _check_axes(axis, ndim):
+    """``axis`` (None, an int or a tuple of ints) as sorted non-negative axes of an array of
+    rank ``ndim``; None means every axis but the first (all of a 1-D array)."""
+    if axis is None:
+        return tuple(range(1, ndim)) if ndim > 1 else tuple(range(ndim))
+    items = axis if isinstance(axis, (tuple, list)) else (axis,)
+    out = []
+    for ax in items:
+        if isinstance(ax, bool) or not isinstance(ax, (int, np.integer)):
+            raise ValueError(f"axis: expected None, an int or a tuple of ints, received {axis!r}")
+        if not -ndim <= int(ax) < ndim:
+            raise ValueError(f"axis: {axis!r} is out of range for an array of rank {ndim}")
+        out.append(int(ax) % ndim)
+    if not out or len(set(out)) != len(out):
+        raise ValueError(f"axis: expected distinct axes, received {axis!r}")
+    return tuple(sorted(out))
 
 
 def _pearson(a, b):
-    a = a - a.mean(axis=1, keepdims=True)
-    b = b - b.mean(axis=1, keepdims=True)
+    """Pearson correlation along the last axis."""
+    a = a - a.mean(axis=-1, keepdims=True)
+    b = b - b.mean(axis=-1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = (a * b).sum(axis=1) / np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+        r = (a * b).sum(axis=-1) / np.sqrt((a * a).sum(axis=-1) * (b * b).sum(axis=-1))
     return r
 
 

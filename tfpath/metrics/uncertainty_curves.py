@@ -97,11 +97,13 @@ def uncertainty_curves(uncertainty, images, attributions, *, steps=None, blur_si
                          "divides by it. Increase blur_sigma or check the function.")
     reduce_fn = np.median if aggregate == "median" else np.mean
 
-    # EIC: insertion order = reversed removal
+    # EIC: insertion order = reversed removal. State i of the reversed sequence has
+    # 1 - fractions[k-1-i] of the pixels revealed, so its axis is the reversed complement
+    # (``fractions`` itself only when it is symmetric about 1/2, which urc_at points break).
     eic_curves = (unc / h_blur[:, None])[:, ::-1]
     if information == "pixels":
-        axes = np.broadcast_to(fractions, eic_curves.shape)
-        axis = fractions
+        axis = 1.0 - fractions[::-1]
+        axes = np.broadcast_to(axis, eic_curves.shape)
     else:
         ratio = (out[2] / out[2][:, :1])[:, ::-1]  # info(x_i) / info(x), insertion order
         axes = _information_axis(ratio)
