@@ -136,7 +136,7 @@ def test_model_function_errors(cnn, images):
     mf = tfpath.ModelFunction(cnn)
     with pytest.raises(ValueError, match="expected_keys"):
         mf(images, {"class_idx": 0}, ["GRADS"])
-    with pytest.raises(TypeError, match="class_idx.*integers"):
+    with pytest.raises(TypeError, match="class_idx.*expected an int"):
         mf(images, {"class_idx": np.array([0.5, 1, 2, 3])})
     with pytest.raises(TypeError, match="x_value_batch.*floating"):
         mf(images.astype(np.int32), {"class_idx": 0})
