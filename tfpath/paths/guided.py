@@ -12,7 +12,7 @@ per-input "done" mask. Path state is float64, as in PAIR.
 
 Departures from PAIR's code (NumPy ≥ 2.4 crashes on its ``np.quantile(interpolation=)``):
 the quantile is the same 'lower' order statistic, computed with a per-input sort; the inner
-loop stops after ``max_inner_iterations`` (PAIR loops forever if no feature can move); the
+loop raises after ``max_inner_iterations`` (PAIR loops forever if no feature can move); the
 engine evaluates one more node, the final point, when target values are needed (IDGI,
 convergence delta) — PAIR calls the gradient ``steps`` times, tfpath ``steps + 1`` then.
 """
@@ -112,5 +112,9 @@ class GuidedPath:
             return i + 1, x, grad, done
 
         done0 = l1_total == 0.0          # input equals baseline: PAIR returns zeros
-        _, x, _, _ = tf.while_loop(cond, body, (0, state["x"], grad_actual, done0))
-        return x
+        _, x, _, done = tf.while_loop(cond, body, (0, state["x"], grad_actual, done0))
+        with tf.control_dependencies([tf.debugging.Assert(
+                tf.reduce_all(done),
+                [f"Guided IG: the inner selection loop did not reach its L1 target within "
+                 f"max_inner_iterations={self.max_inner_iterations} at step", step])]):
+            return tf.identity(x)
