@@ -111,7 +111,11 @@ class GuidedPath:
             done = done | (gamma <= 1.0)
             return i + 1, x, grad, done
 
-        done0 = l1_total == 0.0          # input equals baseline: PAIR returns zeros
+        # input equals baseline: PAIR returns zeros. A non-finite gradient cannot guide the
+        # path: such an input stays put and its NaN/inf reaches the attribution, where the
+        # method reports it (tfpath.methods.base)
+        done0 = (l1_total == 0.0) | tf.logical_not(
+            tf.reduce_all(tf.math.is_finite(grad_actual), axis=1))
         _, x, _, done = tf.while_loop(cond, body, (0, state["x"], grad_actual, done0))
         with tf.control_dependencies([tf.debugging.Assert(
                 tf.reduce_all(done),
