@@ -294,6 +294,13 @@ class ModelFunction:
         self._outputs_checked = True
         return outputs
 
+    def _check_once(self, x, class_idx, name):
+        """The model's outputs are checked on the first call (one row); classes on every call."""
+        if not self._outputs_checked:
+            self.check_outputs(x[:1], None if class_idx is None else class_idx[:1])
+        if class_idx is not None and self._num_classes is not None:
+            validation.check_class_idx(class_idx, self._num_classes, name)
+
     # ------------------------------------------------------------------ PAIR face
     def class_indices(self, call_model_args, n):
         """The per-row class array ``[n]`` from ``call_model_args`` (None if absent)."""
@@ -325,11 +332,7 @@ class ModelFunction:
                                  f"{keys.ALL_KEYS}")
         n = x.shape[0]
         class_idx = self.class_indices(call_model_args, n)
-        if not self._outputs_checked:
-            self.check_outputs(x[:1], None if class_idx is None else class_idx[:1])
-        elif class_idx is not None and self._num_classes is not None:
-            validation.check_class_idx(class_idx, self._num_classes,
-                                       f"call_model_args[{self.class_key!r}]")
+        self._check_once(x, class_idx, f"call_model_args[{self.class_key!r}]")
         want_conv = any(k in (keys.CONVOLUTION_LAYER_VALUES, keys.CONVOLUTION_OUTPUT_GRADIENTS)
                         for k in expected_keys)
         if want_conv and self._conv_model is None:
@@ -359,10 +362,7 @@ class ModelFunction:
         x = validation.check_array(x, "x", min_rank=1)
         c = (None if class_idx is None
              else validation.check_class_indices(class_idx, x.shape[0], "class_idx"))
-        if not self._outputs_checked:
-            self.check_outputs(x[:1], None if c is None else c[:1])
-        elif c is not None and self._num_classes is not None:
-            validation.check_class_idx(c, self._num_classes, "class_idx")
+        self._check_once(x, c, "class_idx")
         return self.compiled("values_and_outputs", x, c)[0].numpy()
 
     def __repr__(self):

@@ -124,15 +124,7 @@ def check_class_idx(class_idx, n, name="class_idx", required=False):
         if required:
             raise ValueError(f"{name}: this metric needs one class per input; received None")
         return None
-    c = np.asarray(class_idx)
-    if c.ndim == 0:
-        c = np.full([n], c)
-    if c.dtype == bool or not np.issubdtype(c.dtype, np.integer):
-        raise TypeError(f"{name}: expected integers, received dtype {c.dtype}")
-    if c.shape != (n,):
-        raise ValueError(f"{name}: expected one class per input, shape ({n},), received shape "
-                         f"{c.shape}")
-    return c.astype(np.int32)
+    return validation.check_class_indices(class_idx, n, name)
 
 
 def check_choice(value, choices, name):
