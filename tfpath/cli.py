@@ -149,7 +149,7 @@ def explain(args):
     import numpy as np
     import tfpath
     from tfpath import viz
-    from tfpath.core.model_function import infer_output_kind
+    from tfpath.core.keras_utils import infer_output_kind
 
     kind = infer_output_kind(model)
     target = args.target or ("probability" if kind == "probabilities" else "logit")

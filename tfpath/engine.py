@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpath.core import keys
-from tfpath.core.model_function import quiet_tracing
+from tfpath.core.compiled import quiet_tracing
 
 # Rows (path points) per model call when batch_size is None: ~16 MB of float32 input per chunk,
 # between 1 and 256 rows.

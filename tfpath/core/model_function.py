@@ -7,93 +7,29 @@ TensorFlow-differentiable callable. It serves two callers:
   INPUT_OUTPUT_GRADIENTS, OUTPUT_LAYER_VALUES (the target value per example, shape ``[n]``),
   and, when built with ``layer_name``, CONVOLUTION_LAYER_VALUES / CONVOLUTION_OUTPUT_GRADIENTS.
   So it plugs into ``saliency.core`` methods and XRAI unchanged.
-* tfpath's engine (the fast path): :meth:`value_and_gradient` is a TensorFlow-traceable call
-  ``(x [n, ...], class_idx [n]) -> (F [n], dF/dx [n, ...])`` that the engine traces into its
-  own compiled loop, batched over inputs and path steps at once.
+* tfpath's engine (the fast path): :meth:`evaluate` is a TensorFlow-traceable call
+  ``(x [n, ...], class_idx [n]) -> (F [n], dF/dx [n, ...], auxiliary values and gradients)``
+  that the engine traces into its own compiled loop, batched over inputs and path steps.
+
+What a model outputs is sniffed by :mod:`tfpath.core.keras_utils`, checked on the first
+outputs by :mod:`tfpath.core.output_checks`, and the per-shape compilation lives in
+:mod:`tfpath.core.compiled`.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from tfpath import targets as targets_lib
-from tfpath.core import keys
-from tfpath.core import validation
+from tfpath.core import keras_utils, keys, output_checks, validation
+from tfpath.core.compiled import CompiledCalls
 
-
-def quiet_tracing(fn):
-    """Silences TensorFlow's "frequent retracing" warning for ``fn``, a ``tf.function``.
-
-    TensorFlow counts traces per Python code object, across all instances. tfpath traces each
-    call once per model function and input shape — by design, not the retracing loop the
-    warning is about — so many ModelFunction instances would otherwise trigger it.
-    """
-    fn._omit_frequent_tracing_warning = True   # the attribute tf.function reads; no public API
-    return fn
-
-
-def _keras_model_classes():
-    classes = []
-    try:
-        import keras
-        classes.append(keras.Model)
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        import tf_keras
-        classes.append(tf_keras.Model)
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(classes)
-
-
-def _is_keras_model(model) -> bool:
-    return isinstance(model, _keras_model_classes())
-
-
-def _softmax_activations():
-    acts = []
-    try:
-        import keras
-        acts.append(keras.activations.softmax)
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        import tf_keras
-        acts.append(tf_keras.activations.softmax)
-    except ImportError:  # pragma: no cover
-        pass
-    return acts
-
-
-def infer_output_kind(model) -> str:
-    """Guesses what a model outputs: ``"probabilities"`` if its last layer applies softmax.
-
-    Keras models whose last layer is a softmax (a ``Softmax`` layer or any layer with
-    ``activation=softmax``, as in ``keras.applications``) give ``"probabilities"``; other Keras
-    models give ``"logits"``; plain callables give ``"scores"``. A model may declare its own
-    kind with an ``output_kind`` attribute (tfpath's Bayesian wrappers do).
-    """
-    declared = getattr(model, "output_kind", None)
-    if isinstance(declared, str):
-        return declared
-    if not _is_keras_model(model):
-        return "scores"
-    layers = getattr(model, "layers", [])
-    if not layers:
-        return "logits"
-    last = layers[-1]
-    if type(last).__name__ == "Softmax":
-        return "probabilities"
-    activation = getattr(last, "activation", None)
-    if activation is not None:
-        if any(activation is a for a in _softmax_activations()):
-            return "probabilities"
-        if getattr(activation, "__name__", "") == "softmax":
-            return "probabilities"
-    return "logits"
+NO_GRADIENT_MESSAGE = (
+    "model: the target has no gradient path to the input (tf.GradientTape returned None). The "
+    "model must be differentiable in its input: no integer casts, tf.stop_gradient or numpy "
+    "round-trips between input and output.")
 
 
 class ModelFunction:
@@ -106,17 +42,26 @@ class ModelFunction:
       target: what is explained: ``"logit"`` (default), ``"probability"``, ``"score"``, a
         registered name (``"entropy"``, ...), a :class:`tfpath.targets.Target`, or a callable
         ``fn(outputs, class_idx) -> [n]``.
-      output: what the model outputs: ``"auto"`` (default, see :func:`infer_output_kind`),
-        ``"logits"``, ``"probabilities"`` or ``"scores"``. Checked against the first outputs
-        seen: probabilities declared as logits (or the reverse) raise ValueError.
+      output: what the model outputs: ``"auto"`` (default, see
+        :func:`tfpath.core.keras_utils.infer_output_kind`), ``"logits"``, ``"probabilities"``
+        or ``"scores"``. Checked against the first outputs seen: probabilities declared as
+        logits (or the reverse) raise ValueError.
       layer_name: name of a layer (typically the last convolution) for
         CONVOLUTION_LAYER_VALUES / CONVOLUTION_OUTPUT_GRADIENTS (Grad-CAM, XRAI users).
       batch_size: largest number of rows per model call in the PAIR face (None: one call).
       class_key: the key of ``call_model_args`` holding the class (PAIR's examples use
         ``"class_idx"``).
 
+    Logits of softmax models: with ``output="auto"``, a target that needs logits (the default
+    ``"logit"``) on a Keras model whose last layer applies a softmax (every
+    ``keras.applications`` classifier by default) differentiates the *pre-softmax* logits,
+    computed from the model's own layers and live weights
+    (:func:`tfpath.core.keras_utils.logits_function`); :attr:`output_kind` is then
+    ``"logits"`` and :attr:`uses_pre_softmax_logits` is True. The model is not modified.
+
     Raises:
-      TypeError: ``model`` is not callable. ValueError: bad ``output`` or unknown ``layer_name``.
+      TypeError: ``model`` is not callable. ValueError: bad ``output``, a target that cannot
+      read the declared outputs, or an unknown ``layer_name``.
     """
 
     def __init__(self, model, target="logit", output: str = "auto",
@@ -127,25 +72,44 @@ class ModelFunction:
                             f"{type(model).__name__}")
         self.model = model
         self.target = targets_lib.get_target(target)
-        if output == "auto":
-            output = infer_output_kind(model)
-        if output not in targets_lib.OUTPUT_KINDS:
+        self._is_keras = keras_utils.is_keras_model(model)
+        kind = keras_utils.infer_output_kind(model) if output == "auto" else output
+        if kind not in targets_lib.OUTPUT_KINDS:
             raise ValueError(f"output: expected 'auto' or one of {targets_lib.OUTPUT_KINDS}, "
                              f"received {output!r}")
-        self.target.check_output_kind(output)
-        self.output_kind = output
+        self.uses_pre_softmax_logits = (
+            output == "auto" and self._is_keras and kind == "probabilities"
+            and "logits" in self.target.accepted_kinds
+            and "probabilities" not in self.target.accepted_kinds)
+        head = None
+        if self.uses_pre_softmax_logits:
+            pre, head = keras_utils.pre_softmax(model)
+            kind = "logits"
+        self.target.check_output_kind(kind)
+        self.output_kind = kind
         self.batch_size = validation.check_optional_positive_int(batch_size, "batch_size")
         self.class_key = class_key
         self.layer_name = layer_name
-        self._is_keras = _is_keras_model(model)
-        self._conv_model = self._build_conv_model(layer_name) if layer_name else None
+        self._forward = self._build_forward(head)
+        self._layer_forward = self._build_layer_forward(layer_name, head) if layer_name else None
         self._outputs_checked = False
         self._num_classes = None
-        self._traced = {}          # compiled calls, see compiled()
-        self.engine_cache = {}     # the engine's compiled loops for this model function
+        self.compiled = CompiledCalls({
+            "value_and_gradient": self.value_and_gradient,
+            "values": self.values,
+            "values_and_outputs": self._values_and_outputs,
+            "outputs": lambda x, c: self.call_model(x),
+            "conv": self._layer_values_and_gradients,
+        })
 
     # ------------------------------------------------------------------ model calls
-    def _build_conv_model(self, layer_name):
+    def _build_forward(self, head):
+        if head is None:
+            return lambda x: keras_utils.call_inference(self.model, x)
+        return keras_utils.logits_function(self.model)
+
+    def _build_layer_forward(self, layer_name, head):
+        """``x -> (layer values, outputs)`` from one forward pass, for the CONVOLUTION keys."""
         if not self._is_keras:
             raise ValueError("layer_name: only Keras models have named layers; received a "
                              f"{type(self.model).__name__}")
@@ -155,13 +119,21 @@ class ModelFunction:
             names = [l.name for l in self.model.layers]
             raise ValueError(f"layer_name: no layer named {layer_name!r} in the model; layers "
                              f"are {names}") from None
-        model_cls = type(self.model).__mro__
-        keras_model_cls = next(c for c in _keras_model_classes() if c in model_cls)
-        return keras_model_cls(inputs=self.model.inputs, outputs=[layer.output, self.model.output])
+        if head is None:
+            body = keras_utils.sub_model(self.model, [layer.output, self.model.output])
+            return lambda x: tuple(body(x, training=False))
+        pre, head = keras_utils.pre_softmax(self.model)
+        body = keras_utils.sub_model(self.model, [layer.output, pre])
+
+        def forward(x):
+            conv, h = body(x, training=False)
+            return conv, head(h)
+        return forward
 
     def call_model(self, x):
-        """The model's raw outputs for a float32 batch ``x`` (inference mode for Keras models)."""
-        out = self.model(x, training=False) if self._is_keras else self.model(x)
+        """The model's outputs for a float32 batch ``x`` (inference mode for Keras models;
+        the pre-softmax logits when :attr:`uses_pre_softmax_logits`)."""
+        out = self._forward(x)
         if isinstance(out, (list, tuple, dict)):
             raise ValueError("model: returns several outputs; wrap it so that it returns one "
                              "tensor (e.g. lambda x: model(x)[0])")
@@ -171,6 +143,48 @@ class ModelFunction:
         """Applies the target to raw outputs; returns float32 ``[n]``."""
         values = self.target(outputs, class_idx, self.output_kind)
         return tf.cast(tf.reshape(values, [-1]), tf.float32)
+
+    def evaluate(self, x, class_idx=None, auxiliary: Sequence = (),
+                 context: Optional[Mapping[str, tf.Tensor]] = None):
+        """Target values, their input gradients and auxiliary quantities, from one forward pass.
+
+        Traceable inside ``tf.function`` (the engine's loop calls it).
+
+        Args:
+          x: float32 tensor ``[n, ...]``.
+          class_idx: int32 tensor ``[n]`` or None (targets that need no class).
+          auxiliary: objects with ``name``, ``gradient`` (bool) and
+            ``__call__(outputs, context, model_function) -> [n]``; each is computed on the same
+            outputs, and differentiated with respect to ``x`` if ``gradient``.
+          context: per-row tensors ``{name: [n, ...]}`` handed to the auxiliary functions.
+
+        Returns:
+          ``(values [n] float32, gradients [n, ...] float32, aux)`` where ``aux`` maps each
+          auxiliary name to ``(values [n] float32, gradients [n, ...] float32 or None)``.
+
+        Raises:
+          ValueError: the target has no gradient path to the input.
+        """
+        x = tf.convert_to_tensor(x, tf.float32)
+        needs_tape = [a for a in auxiliary if a.gradient]
+        with tf.GradientTape(persistent=bool(needs_tape)) as tape:
+            tape.watch(x)
+            outputs = self.call_model(x)
+            values = self.target_values(outputs, class_idx)
+            aux_values = {a.name: tf.cast(tf.reshape(a(outputs, context or {}, self), [-1]),
+                                          tf.float32) for a in auxiliary}
+        grads = tape.gradient(values, x)
+        if grads is None:
+            raise ValueError(NO_GRADIENT_MESSAGE)
+        aux = {}
+        for a in auxiliary:
+            g = tape.gradient(aux_values[a.name], x) if a.gradient else None
+            if a.gradient and g is None:
+                raise ValueError(f"model: the auxiliary quantity {a.name!r} has no gradient "
+                                 "path to the input")
+            aux[a.name] = (aux_values[a.name], None if g is None else tf.cast(g, tf.float32))
+        del tape
+        return values, tf.cast(grads, tf.float32), aux
 
     def value_and_gradient(self, x, class_idx=None):
         """Target values and their input gradients; traceable inside ``tf.function``.
@@ -186,22 +200,18 @@ class ModelFunction:
           ValueError: the target has no gradient path to the input (e.g. the model casts its
             input to an integer, or ignores it).
         """
-        x = tf.convert_to_tensor(x, tf.float32)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            values = self.target_values(self.call_model(x), class_idx)
-        grads = tape.gradient(values, x)
-        if grads is None:
-            raise ValueError(
-                "model: the target has no gradient path to the input (tf.GradientTape returned "
-                "None). The model must be differentiable in its input: no integer casts, "
-                "tf.stop_gradient or numpy round-trips between input and output.")
-        return values, tf.cast(grads, tf.float32)
+        values, grads, _ = self.evaluate(x, class_idx)
+        return values, grads
 
-    def _conv_values_and_gradients(self, x, class_idx=None):
+    def values(self, x, class_idx=None):
+        """Target values only (one forward pass, no gradient); traceable. ``[n]`` float32."""
+        return self.target_values(self.call_model(tf.convert_to_tensor(x, tf.float32)),
+                                  class_idx)
+
+    def _layer_values_and_gradients(self, x, class_idx=None):
         x = tf.convert_to_tensor(x, tf.float32)
         with tf.GradientTape() as tape:
-            conv, out = self._conv_model(x, training=False)
+            conv, out = self._layer_forward(x)
             values = self.target_values(out, class_idx)
         return conv, tape.gradient(values, conv)
 
@@ -209,42 +219,12 @@ class ModelFunction:
         outputs = self.call_model(x)
         return self.target_values(outputs, class_idx), outputs
 
-    def compiled(self, name, x, class_idx=None):
-        """Runs one of the model function's calls, compiled once per input shape.
-
-        Each call is a ``tf.function`` with an input signature whose batch axis is free, so a
-        ModelFunction traces each call once per input shape however many rows it is given.
-
-        Args:
-          name: ``"value_and_gradient"`` -> (values, gradients); ``"values_and_outputs"`` ->
-            (target values, raw outputs); ``"outputs"`` -> raw outputs; ``"conv"`` -> (layer
-            values, layer gradients).
-          x: float32 array ``[n, ...]``.
-          class_idx: int array ``[n]`` or None.
-
-        Returns:
-          The call's tensors.
-        """
-        x = tf.convert_to_tensor(x, tf.float32)
-        key = (name, tuple(x.shape[1:]), class_idx is not None)
-        fn = self._traced.get(key)
-        if fn is None:
-            call = {"value_and_gradient": self.value_and_gradient,
-                    "values_and_outputs": self._values_and_outputs,
-                    "outputs": lambda x, c: self.call_model(x),
-                    "conv": self._conv_values_and_gradients}[name]
-            x_spec = tf.TensorSpec([None, *x.shape[1:]], tf.float32)
-            if class_idx is None:
-                fn = tf.function(lambda x: call(x, None), input_signature=[x_spec])
-            else:
-                fn = tf.function(call, input_signature=[x_spec, tf.TensorSpec([None], tf.int32)])
-            quiet_tracing(fn)
-            self._traced[key] = fn
-        if class_idx is None:
-            return fn(x)
-        return fn(x, tf.convert_to_tensor(class_idx, tf.int32))
-
     # ------------------------------------------------------------------ validation
+    @property
+    def num_classes(self) -> Optional[int]:
+        """The number of classes K, known once outputs have been checked (else None)."""
+        return self._num_classes
+
     def check_outputs(self, x, class_idx=None):
         """Runs the model once on ``x`` and checks outputs, classes and the declared kind.
 
@@ -254,38 +234,19 @@ class ModelFunction:
           x: float32 array ``[n, ...]``.
           class_idx: int array ``[n]`` or None.
 
+        Returns:
+          The raw outputs as a NumPy array.
+
         Raises:
           ValueError: NaN/inf outputs; a class out of range or missing; probabilities declared
-            as logits or the reverse.
+            as logits or the reverse; a target that does not return one value per input.
         """
         outputs = self.compiled("outputs", x).numpy()
-        if not np.all(np.isfinite(outputs)):
-            raise ValueError("model: produced NaN or inf outputs on the given input")
-        if outputs.ndim >= 2:
-            self._num_classes = outputs.shape[-1]
-        needs_class = self.target.needs_class and outputs.ndim >= 2 and outputs.shape[-1] > 1
-        if needs_class and class_idx is None:
-            raise ValueError(
-                f"call_model_args[{self.class_key!r}]: target {self.target.name!r} on a model "
-                f"with {outputs.shape[-1]} outputs needs a class index; none was given")
-        if class_idx is not None and self._num_classes is not None:
-            validation.check_class_idx(class_idx, self._num_classes,
-                                       f"call_model_args[{self.class_key!r}]")
-        kind = self.output_kind
-        if kind in ("logits", "probabilities") and outputs.ndim >= 2 and outputs.shape[-1] > 1:
-            sums = outputs.sum(axis=-1)
-            looks_like_probs = bool(np.all(outputs >= 0) and np.allclose(sums, 1.0, atol=1e-3))
-            if kind == "logits" and looks_like_probs:
-                raise ValueError(
-                    "output: declared (or inferred) 'logits', but the model's outputs are "
-                    "non-negative and sum to 1 over the last axis: they look like probabilities. "
-                    "Pass output='probabilities' (targets 'probability', 'entropy', ...), or "
-                    "remove the final softmax to explain logits.")
-            if kind == "probabilities" and not looks_like_probs:
-                raise ValueError(
-                    "output: declared (or inferred) 'probabilities', but the model's outputs do "
-                    "not sum to 1 over the last axis (or are negative): they look like logits. "
-                    "Pass output='logits'.")
+        num_classes = output_checks.check_outputs(
+            outputs, self.target, self.output_kind, class_idx,
+            f"call_model_args[{self.class_key!r}]")
+        if num_classes is not None:
+            self._num_classes = num_classes
         values = self.target_values(tf.constant(outputs),
                                     None if class_idx is None else tf.constant(class_idx, tf.int32))
         if values.shape != (outputs.shape[0],):
@@ -335,20 +296,23 @@ class ModelFunction:
         self._check_once(x, class_idx, f"call_model_args[{self.class_key!r}]")
         want_conv = any(k in (keys.CONVOLUTION_LAYER_VALUES, keys.CONVOLUTION_OUTPUT_GRADIENTS)
                         for k in expected_keys)
-        if want_conv and self._conv_model is None:
+        if want_conv and self._layer_forward is None:
             raise ValueError("expected_keys: CONVOLUTION_* keys need ModelFunction(..., "
                              "layer_name=<name of a convolution layer>)")
+        want_grads = keys.INPUT_OUTPUT_GRADIENTS in expected_keys
+        want_values = keys.OUTPUT_LAYER_VALUES in expected_keys
         rows = self.batch_size or max(n, 1)
         parts = {k: [] for k in expected_keys}
         for start in range(0, n, rows):
             xs = x[start:start + rows]
             cs = None if class_idx is None else class_idx[start:start + rows]
-            if keys.INPUT_OUTPUT_GRADIENTS in expected_keys or keys.OUTPUT_LAYER_VALUES in expected_keys:
+            if want_grads:
                 values, grads = self.compiled("value_and_gradient", xs, cs)
-                if keys.INPUT_OUTPUT_GRADIENTS in parts:
-                    parts[keys.INPUT_OUTPUT_GRADIENTS].append(grads.numpy())
-                if keys.OUTPUT_LAYER_VALUES in parts:
-                    parts[keys.OUTPUT_LAYER_VALUES].append(values.numpy())
+                parts[keys.INPUT_OUTPUT_GRADIENTS].append(grads.numpy())
+            elif want_values:
+                values = self.compiled("values", xs, cs)
+            if want_values:
+                parts[keys.OUTPUT_LAYER_VALUES].append(values.numpy())
             if want_conv:
                 conv, conv_grads = self.compiled("conv", xs, cs)
                 if keys.CONVOLUTION_LAYER_VALUES in parts:
@@ -363,8 +327,27 @@ class ModelFunction:
         c = (None if class_idx is None
              else validation.check_class_indices(class_idx, x.shape[0], "class_idx"))
         self._check_once(x, c, "class_idx")
-        return self.compiled("values_and_outputs", x, c)[0].numpy()
+        return self.compiled("values", x, c).numpy()
+
+    def with_target(self, target) -> "ModelFunction":
+        """This model function's model with another target (memoised per target).
+
+        Args:
+          target: as in the constructor.
+
+        Returns:
+          A :class:`ModelFunction` on the same model and ``output`` kind (the model's own,
+          not the pre-softmax logits, unless the new target needs logits).
+        """
+        from tfpath.core import memo
+        key = ("name", target.lower()) if isinstance(target, str) else ("id", id(target))
+        entry = memo.memoized(self, "retargeted", key, lambda: (target, ModelFunction(
+            self.model, target=target,
+            output="auto" if self.uses_pre_softmax_logits else self.output_kind,
+            layer_name=self.layer_name, batch_size=self.batch_size, class_key=self.class_key)))
+        return entry[1]
 
     def __repr__(self):
         return (f"ModelFunction({getattr(self.model, 'name', type(self.model).__name__)}, "
                 f"target={self.target!r}, output={self.output_kind!r})")
+

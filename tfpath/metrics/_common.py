@@ -256,7 +256,8 @@ class Scorer:
     """
 
     def __init__(self, model, target=None, batch_size=256, default_target=None):
-        from tfpath.core.model_function import ModelFunction, _is_keras_model
+        from tfpath.core.keras_utils import is_keras_model
+        from tfpath.core.model_function import ModelFunction
         self.batch_size = validation.check_positive_int(batch_size, "batch_size")
         self._mf = None
         self._fn = None
@@ -265,7 +266,7 @@ class Scorer:
             self._mf = model if target is None else _retargeted(
                 model, target, lambda: ModelFunction(model.model, target=target,
                                                      output=model.output_kind))
-        elif _is_keras_model(model):
+        elif is_keras_model(model):
             target = target if target is not None else default_target
             target = "score" if target is None else target
             self._mf = _retargeted(model, target,

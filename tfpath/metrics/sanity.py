@@ -105,8 +105,9 @@ def model_randomization(model, images, class_idx, explainer, *, target="logit",
       names, a model without weights, bad inputs.
     """
     import keras
-    from tfpath.core.model_function import ModelFunction, _is_keras_model
-    if not _is_keras_model(model):
+    from tfpath.core.keras_utils import is_keras_model
+    from tfpath.core.model_function import ModelFunction
+    if not is_keras_model(model):
         raise TypeError(f"model: expected a Keras model, received {type(model).__name__}")
     x = validation.check_array(images, "images", min_rank=2)
     c = common.check_class_idx(class_idx, x.shape[0])

@@ -21,34 +21,58 @@ import tensorflow as tf
 TRUNCATE = 4.0
 
 
-def _gaussian_matrices(sigma, n):
-    """[T, n, n] float64 matrices M with (M v)_i = Σ_j w_σ(i - j) v_j (scipy, constant mode)."""
+BLUR_MODES = ("constant", "nearest")
+
+
+def _gaussian_matrices(sigma, n, mode="constant"):
+    """[T, n, n] float64 matrices M with (M v)_i = Σ_k w_σ(k) v_{i+k} (scipy's 1-D Gaussian).
+
+    ``mode="constant"`` pads with zeros; ``"nearest"`` repeats the edge value, i.e. the weight
+    of every tap that falls outside ``[0, n)`` goes to the first or last column.
+    """
     sigma = tf.cast(tf.reshape(sigma, [-1]), tf.float64)
     radius = tf.floor(TRUNCATE * sigma + 0.5)                                   # [T]
     safe = tf.where(sigma > 0, sigma, tf.ones_like(sigma))
     max_r = tf.cast(tf.reduce_max(radius), tf.int32)
     k = tf.cast(tf.range(-max_r, max_r + 1), tf.float64)                        # [2R+1]
     in_support = tf.abs(k)[None, :] <= radius[:, None]
-    norm = tf.reduce_sum(tf.where(in_support, tf.exp(-0.5 * (k[None] / safe[:, None]) ** 2), 0.0),
-                         axis=1)                                               # [T]
+    taps = tf.where(in_support, tf.exp(-0.5 * (k[None] / safe[:, None]) ** 2), 0.0)  # [T, 2R+1]
+    norm = tf.reduce_sum(taps, axis=1)                                          # [T]
+    taps = taps / norm[:, None]
     idx = tf.range(n)
-    d = tf.cast(idx[:, None] - idx[None, :], tf.float64)                        # [n, n]
+    d = tf.cast(idx[None, :] - idx[:, None], tf.float64)                        # j - i, [n, n]
     w = tf.exp(-0.5 * (d[None] / safe[:, None, None]) ** 2) / norm[:, None, None]
     w = tf.where(tf.abs(d)[None] <= radius[:, None, None], w, 0.0)
+    if mode == "nearest":
+        pos = tf.cast(idx, tf.float64)
+        below = k[None, :] < -pos[:, None]                                      # i + k < 0
+        above = k[None, :] > tf.cast(n - 1, tf.float64) - pos[:, None]          # i + k > n - 1
+        left = tf.reduce_sum(tf.where(below[None], taps[:, None, :], 0.0), axis=2)   # [T, n]
+        right = tf.reduce_sum(tf.where(above[None], taps[:, None, :], 0.0), axis=2)
+        first = tf.one_hot(0, n, dtype=tf.float64)
+        last = tf.one_hot(n - 1, n, dtype=tf.float64)
+        w = w + left[:, :, None] * first[None, None] + right[:, :, None] * last[None, None]
     identity = tf.eye(n, dtype=tf.float64)[None]
     return tf.where((radius > 0)[:, None, None], w, identity)
 
 
-def gaussian_blur(images, sigma):
+def gaussian_blur(images, sigma, mode="constant"):
     """Blurs NHWC ``images`` [B, H, W, C] with each σ of ``sigma`` [T]: returns [T, B, H, W, C].
 
-    Equal (to float64 rounding) to ``scipy.ndimage.gaussian_filter(img, [σ, σ, 0],
-    mode="constant")`` per image; σ = 0 (or a zero-radius σ < 0.125) returns the image.
+    Equal (to float64 rounding) to ``scipy.ndimage.gaussian_filter(img, [σ, σ, 0], mode=mode)``
+    per image (truncate = 4); σ = 0 (or a zero-radius σ < 0.125) returns the image. tfpath's
+    one blur: the Blur IG path (``mode="constant"``, PAIR's) and the blurred fills and
+    baselines (``mode="nearest"``).
+
+    Raises:
+      ValueError: unknown ``mode``.
     """
+    if mode not in BLUR_MODES:
+        raise ValueError(f"mode: expected one of {BLUR_MODES}, received {mode!r}")
     images = tf.cast(images, tf.float64)
     h, w = tf.shape(images)[1], tf.shape(images)[2]
-    mh = _gaussian_matrices(sigma, h)
-    mw = _gaussian_matrices(sigma, w)
+    mh = _gaussian_matrices(sigma, h, mode)
+    mw = _gaussian_matrices(sigma, w, mode)
     return tf.einsum("thi,bijc,twj->tbhwc", mh, images, mw)
 
 

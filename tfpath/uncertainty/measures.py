@@ -120,13 +120,11 @@ def predictive_uncertainty(model, x, output="auto", batch_size=256):
     from tfpath.uncertainty.targets import Entropy
     x = validation.check_array(x, "x", min_rank=1)
     batch_size = validation.check_positive_int(batch_size, "batch_size")
-    from tfpath.uncertainty.models import BayesianModel
-    # one ModelFunction (one compiled call) per Bayesian wrapper and output kind
-    cache = (model.__dict__.setdefault("_model_functions", {})
-             if isinstance(model, BayesianModel) else {})
-    mf = cache.get(output)
-    if mf is None:
-        mf = cache[output] = ModelFunction(model, target=Entropy(), output=output)
+    from tfpath.core import memo
+    # one ModelFunction (one compiled call) per model and output kind, kept beside the model
+    # (never written into it)
+    mf = memo.memoized(model, "predictive_uncertainty", output,
+                       lambda: ModelFunction(model, target=Entropy(), output=output))
     parts = []
     for start in range(0, x.shape[0], batch_size):
         outputs = mf.check_outputs(x[start:start + batch_size])

@@ -27,7 +27,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfpath.core import validation
-from tfpath.core.model_function import _is_keras_model, infer_output_kind
+from tfpath.core.keras_utils import call_inference, infer_output_kind
 from tfpath.uncertainty import _frozen
 from tfpath.uncertainty.measures import UNCERTAINTY_KINDS
 
@@ -45,10 +45,6 @@ def _check_output(output, model):
         raise ValueError(f"output: expected 'auto', 'logits' or 'probabilities', received "
                          f"{output!r}")
     return output
-
-
-def _call_inference(model, x):
-    return model(x, training=False) if _is_keras_model(model) else model(x)
 
 
 def _check_seed(seed):
@@ -136,7 +132,7 @@ class Deterministic(BayesianModel):
         super().__init__(model, 1, output)
 
     def call(self, x):
-        return _call_inference(self.model, x)[:, None, :]
+        return call_inference(self.model, x)[:, None, :]
 
 
 class DeepEnsemble(BayesianModel):
@@ -183,7 +179,7 @@ class DeepEnsemble(BayesianModel):
         super().__init__(members, len(members), output)
 
     def call(self, x):
-        return tf.stack([tf.cast(_call_inference(m, x), tf.float32) for m in self.model], axis=1)
+        return tf.stack([tf.cast(call_inference(m, x), tf.float32) for m in self.model], axis=1)
 
 
 class SampledModel(BayesianModel):
