@@ -51,8 +51,8 @@ def test_black_baseline_cannot_see_dark_objects():
     mf = tfpath.ModelFunction(_contrast, target="score")
     ig = tfpath.IntegratedGradients()
     black = ig.GetMaskBatch(d.images, mf, x_steps=16)
-    from tfpath.metrics._common import blur_images
-    blurred = ig.GetMaskBatch(d.images, mf, x_steps=16, x_baseline=blur_images(d.images, 6.0))
+    blurred = ig.GetMaskBatch(d.images, mf, x_steps=16,
+                              baselines=tfpath.baselines.Blurred(6.0))
     mass_black = metrics.mask_mass(black, d.masks).per_image
     mass_blur = metrics.mask_mass(blurred, d.masks).per_image
     chance = d.masks.mean()

@@ -117,12 +117,13 @@ def test_a_call_model_function_is_compiled_once_and_reused_safely(mf, images):
 
 
 def test_guided_inner_loop_guard_raises_instead_of_stopping_silently(mf, images):
-    from tfpath import integrate
+    from tfpath import baselines, integrate
     from tfpath.paths import GuidedPath
     import tensorflow as tf
     path = GuidedPath(steps=4, fraction=0.05, max_dist=0.02, max_inner_iterations=1)
-    params = np.arange(4, dtype=np.float64)
+    rule = integrate.Rule("left")
+    x = images[:2]
     with pytest.raises(tf.errors.InvalidArgumentError, match="max_inner_iterations=1"):
-        engine.integrate_path(engine.ModelEvaluator(mf), path, integrate.RuleAccumulator(),
-                              images[:2], np.zeros_like(images[:2]), params,
-                              np.zeros_like(params), np.array([0, 1], np.int32), None)
+        engine.integrate(engine.ModelEvaluator(mf), path, rule, x,
+                         baselines.single_baseline(None, x), rule.schedule(path, 4, "left"),
+                         np.array([0, 1], np.int32))

@@ -92,11 +92,12 @@ def test_streaming_accumulator_matches_reference(side, chunk):
     g = rng.normal(size=(n, b, 5)).astype(np.float32)
     g[2, 1] = 0.0                                      # one zero-norm node
     f = rng.normal(size=(n, b)).astype(np.float32)
-    acc = integrate.IDGIAccumulator(side)
+    acc = integrate.IDGI(side)
     state = acc.init(tf.zeros((b, 5)))
     for s in range(0, n, chunk):
-        state = acc.update(state, tf.constant(g[s:s + chunk]), tf.constant(f[s:s + chunk]), None)
-    attr, residual = (t.numpy() for t in acc.result(state))
+        state = acc.update(state, tf.constant(g[s:s + chunk]), tf.constant(f[s:s + chunk]),
+                           None, None)
+    attr, residual = (t.numpy() for t in acc.result(state, None, None, 1.0))
     for i in range(b):
         ref, ref_res = integrate.idgi_from_path(g[:, i], f[:, i], side=side)
         np.testing.assert_allclose(attr[i], ref, rtol=1e-6, atol=1e-9)

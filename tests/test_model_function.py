@@ -34,6 +34,14 @@ def test_batch_size_splits_calls(cnn, images):
     split = tfpath.ModelFunction(cnn, batch_size=3)(images, {"class_idx": 1})
     np.testing.assert_allclose(split[tfpath.INPUT_OUTPUT_GRADIENTS],
                                full[tfpath.INPUT_OUTPUT_GRADIENTS], rtol=1e-5, atol=1e-7)
+    # a model whose output is the size of the batch it is called on shows the calls' sizes
+    size = lambda x: tf.reduce_sum(x, axis=[1, 2, 3]) * 0.0 + tf.cast(tf.shape(x)[0], tf.float32)
+    calls = tfpath.ModelFunction(size, target="score", batch_size=3)(
+        images, None, [tfpath.OUTPUT_LAYER_VALUES])[tfpath.OUTPUT_LAYER_VALUES]
+    np.testing.assert_array_equal(calls, [3, 3, 3, 1])
+    whole = tfpath.ModelFunction(size, target="score")(
+        images, None, [tfpath.OUTPUT_LAYER_VALUES])[tfpath.OUTPUT_LAYER_VALUES]
+    np.testing.assert_array_equal(whole, [4, 4, 4, 4])
 
 
 def test_convolution_keys_and_grad_cam(cnn, images):
@@ -50,16 +58,41 @@ def test_convolution_keys_and_grad_cam(cnn, images):
         tfpath.ModelFunction(cnn)(images[:1], {"class_idx": 0}, [tfpath.CONVOLUTION_LAYER_VALUES])
 
 
+def twin_without_softmax(model):
+    """The same network with a linear last layer and the same weights (an independent oracle)."""
+    import keras
+    config = model.get_config()
+    twin = keras.Model.from_config(config)
+    twin.set_weights(model.get_weights())
+    last = twin.layers[-1]
+    head = keras.layers.Dense(last.units, name="twin_logits")
+    out = head(last.input)
+    head.set_weights(last.get_weights())
+    return keras.Model(twin.inputs, out)
+
+
 def test_softmax_models_are_detected(images):
     from tfpath.zoo import small_cnn
     model = small_cnn((12, 12, 3), 5, softmax=True)
     assert tfpath.ModelFunction(model, target="probability").output_kind == "probabilities"
-    with pytest.raises(ValueError, match="target 'logit'.*output='probabilities'"):
-        tfpath.ModelFunction(model, target="logit")
+    # target 'logit' on a softmax model differentiates the pre-softmax logits
+    mf = tfpath.ModelFunction(model, target="logit")
+    assert mf.output_kind == "logits" and mf.uses_pre_softmax_logits
+    oracle = twin_without_softmax(model)
+    x = tf.constant(images)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logit = oracle(x)[:, 2]
+    out = mf(images, {"class_idx": 2}, [tfpath.INPUT_OUTPUT_GRADIENTS, tfpath.OUTPUT_LAYER_VALUES])
+    np.testing.assert_allclose(out[tfpath.OUTPUT_LAYER_VALUES], logit, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out[tfpath.INPUT_OUTPUT_GRADIENTS], tape.gradient(logit, x),
+                               rtol=1e-4, atol=1e-7)
+    # the model itself is untouched: it still outputs probabilities
+    np.testing.assert_allclose(model(x).numpy().sum(1), 1.0, rtol=1e-5)
     # a model that ends in softmax but is declared as logits is caught on its outputs
-    mf = tfpath.ModelFunction(model, target="logit", output="logits")
+    declared = tfpath.ModelFunction(model, target="logit", output="logits")
     with pytest.raises(ValueError, match="output: .*look like probabilities"):
-        tfpath.IntegratedGradients().GetMask(images[0], mf, {"class_idx": 0})
+        tfpath.IntegratedGradients().GetMask(images[0], declared, {"class_idx": 0})
 
 
 def test_logits_declared_as_probabilities_are_caught(cnn, images):
@@ -106,6 +139,22 @@ def test_keras_applications_model():
     d = tfpath.IntegratedGradients().GetMaskWithDetails(x, mf, {"class_idx": 3}, x_steps=8,
                                                         integrator="idgi")
     assert d.mask.shape == x.shape and abs(d.convergence_delta) < 1e-6
+
+
+@pytest.mark.parametrize("name", ["MobileNetV2", "MobileNet"])
+def test_keras_applications_default_model_function_explains_logits(name):
+    """Dense(softmax) (MobileNetV2) and Activation(softmax) (MobileNet) heads: the default
+    ModelFunction gives logits whose softmax is the model's output."""
+    import keras
+    model = getattr(keras.applications, name)(weights=None, input_shape=(32, 32, 3), classes=4)
+    mf = tfpath.ModelFunction(model)
+    assert mf.output_kind == "logits" and mf.uses_pre_softmax_logits
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
+    logits = mf.call_model(tf.constant(x)).numpy()
+    np.testing.assert_allclose(tf.nn.softmax(logits).numpy(), model(x).numpy(), rtol=1e-4,
+                               atol=1e-6)
+    mask = tfpath.IntegratedGradients().GetMask(x[0], mf, {"class_idx": 1}, x_steps=4)
+    assert mask.shape == x[0].shape and np.isfinite(mask).all() and np.abs(mask).max() > 0
 
 
 def test_xrai_with_tfpath_masks_and_model_function(cnn):

@@ -4,9 +4,9 @@ A path method approximates ``∫_γ ∇F(γ) · dγ`` from gradients at finitely
 tfpath splits this into two independent parts (the Captum ``approximation_methods`` idea):
 
 1. **Rules as data.** A rule turns ``steps`` and a path's node grid ``s_0 < ... `` (the path's
-   own parameter, ordered from the baseline to the input) into evaluation parameters ``t_k``
-   and weights ``w_k``; the integral is ``Σ_k w_k ∇F(γ(t_k)) · γ'(t_k)``. Every rule below uses
-   exactly ``steps`` gradient evaluations, so rules compare at equal cost.
+   own parameter, in loop order) into evaluation parameters ``t_k`` and weights ``w_k``; the
+   integral is ``Σ_k w_k ∇F(γ(t_k)) · γ'(t_k)``. Every rule below uses exactly ``steps``
+   gradient evaluations, so rules compare at equal cost.
 
    ============== ======================================================= ==================
    rule           evaluation points                                        weights
@@ -19,26 +19,36 @@ tfpath splits this into two independent parts (the Captum ``approximation_method
    gauss_legendre ``steps`` Gauss–Legendre nodes on ``[s_0, s_N]``         GL weights
    ============== ======================================================= ==================
 
-2. **Accumulators**, updated chunk by chunk with tensors of shape ``[T, B, ...]`` (``T`` path
-   nodes of ``B`` inputs, in path order), so no ``steps × batch × input`` array ever exists:
+2. **Integrators** (:class:`tfpath.protocols.Integrator`): frozen dataclasses that own their
+   nodes and weights (:meth:`schedule`) and accumulate chunk by chunk with tensors of shape
+   ``[T, G, ...]`` (``T`` nodes of ``G`` rows, in loop order), so no ``steps × batch × input``
+   array ever exists:
 
-   * :class:`RuleAccumulator` adds ``Σ_T g ⊙ Δ`` where ``Δ_k = w_k γ'(t_k)`` comes from the path;
-   * :class:`IDGIAccumulator` implements IDGI (paper 004, Algorithm 1; spec_004 §3.4):
-     ``Σ_j g_j² · d_j / ‖g_j‖²`` with ``d_j = F(x_{j+1}) - F(x_j)``, per-sample norms in float64,
-     zero-norm steps skipped and reported as ``residual`` (the official code returns NaN there).
+   * :class:`Rule` adds ``Σ_k w_k g_k ⊙ γ'_k`` (``γ'`` from a parametric path, or an adaptive
+     path's displacement, whose weight is 1);
+   * :class:`MonteCarlo` is the same weighted sum on nodes drawn by the method (Expected
+     Gradients, LPI: one random α per node);
+   * :class:`IDGI` implements IDGI (Yang, Wang and Bilen, "IDGI: A Framework to Eliminate
+     Explanation Noise from Integrated Gradients", CVPR 2023, Algorithm 1):
+     ``Σ_j g_j² · d_j / ‖g_j‖²`` with ``d_j = F(x_{j+1}) - F(x_j)``, norms in float64,
+     zero-norm steps skipped and reported as ``residual`` (the authors' code returns NaN there).
+
+   :func:`get_integrator` resolves the names users pass (``"left"``, ``"idgi"``, ...) against a
+   method's *reference rule* (its PAIR default), which fixes IDGI's nodes and side:
+   IDGI evaluates the nodes of the reference rule closed by both ends of the path.
 
 All sums accumulate in float64.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import tensorflow as tf
 
+from tfpath.protocols import Schedule
+
 RULES = ("linspace_mean", "left", "right", "midpoint", "trapezoid", "gauss_legendre")
-INTEGRATORS = RULES + ("idgi",)
 
 
 # ---------------------------------------------------------------------------------- rules
@@ -65,7 +75,7 @@ def rule_points(rule: str, grid, steps: int):
       ValueError: unknown rule, or ``trapezoid`` with fewer than 2 steps.
     """
     if rule not in RULES:
-        raise ValueError(f"integrator: unknown rule {rule!r}; expected one of {INTEGRATORS}")
+        raise ValueError(f"integrator: unknown rule {rule!r}; expected one of {RULES}")
     if rule == "trapezoid" and steps < 2:
         raise ValueError(f"steps: the trapezoid rule needs at least 2 steps, received {steps}")
     a, b = np.asarray(grid(2), np.float64)
@@ -88,14 +98,7 @@ def rule_points(rule: str, grid, steps: int):
     return nodes, w
 
 
-def check_integrator(name: str, allowed=INTEGRATORS) -> str:
-    """Returns ``name`` if it is one of ``allowed``; raises ValueError naming ``integrator``."""
-    if name not in allowed:
-        raise ValueError(f"integrator: expected one of {tuple(allowed)}, received {name!r}")
-    return name
-
-
-# ---------------------------------------------------------------------------------- accumulators
+# ---------------------------------------------------------------------------------- helpers
 def _sum_features(t, start_axis):
     return tf.reduce_sum(t, axis=tf.range(start_axis, tf.rank(t)))
 
@@ -106,69 +109,174 @@ def _expand_to(v, like):
     return tf.reshape(v, tf.concat([tf.shape(v), tf.ones([extra], tf.int32)], 0))
 
 
-class RuleAccumulator:
-    """Accumulates ``Σ_k g_k ⊙ Δ_k`` in float64 (any rule; ``Δ`` carries the weights)."""
+def _ends(params, grid2):
+    """Whether the first / last node parameter is the path's first / last end."""
+    p = np.asarray(params, np.float64)
+    return bool(np.isclose(p[0], grid2[0], rtol=0, atol=1e-12)), bool(
+        np.isclose(p[-1], grid2[1], rtol=0, atol=1e-12))
 
-    uses_values = False
-    key = ("rule",)
+
+# ---------------------------------------------------------------------------------- integrators
+@dataclass(frozen=True)
+class Rule:
+    """A Riemann or Gauss–Legendre rule: accumulates ``Σ_k w_k g_k ⊙ γ'_k`` in float64.
+
+    On an adaptive path (Guided IG, AGI) the "tangent" is the step's displacement and only
+    ``"left"`` is meaningful: the gradient at x_j multiplies the step x_{j+1} - x_j it guided.
+
+    Args:
+      name: one of :data:`RULES`.
+    """
+
+    name: str = "linspace_mean"
+    needs_values = False
+    needs_tangents = True
+    needs_ends = False
+    random_nodes = False
+
+    def __post_init__(self):
+        check_integrator(self.name, RULES)
+
+    @property
+    def adaptive_ok(self):
+        return self.name == "left"
+
+    def schedule(self, path, steps, reference_rule=None):
+        """``steps`` nodes of this rule on ``path.grid`` (the reference rule is not used)."""
+        params, weights = rule_points(self.name, path.grid, steps)
+        first, last = _ends(params, np.asarray(path.grid(2), np.float64))
+        return Schedule(params, weights, first, last)
 
     def init(self, x):
         return {"attr": tf.zeros(tf.shape(x), tf.float64)}
 
-    def update(self, state, grads, values, deltas):
+    def update(self, state, grads, values, moves, weights):
         del values
         g = tf.cast(grads, tf.float64)
-        return {"attr": state["attr"] + tf.reduce_sum(g * tf.cast(deltas, tf.float64), axis=0)}
+        step = tf.cast(moves, tf.float64) * _expand_to(tf.cast(weights, tf.float64), g)
+        return {"attr": state["attr"] + tf.reduce_sum(g * step, axis=0)}
 
-    def result(self, state):
-        return state["attr"], tf.zeros(tf.shape(state["attr"])[:1], tf.float64)
+    def result(self, state, f_first, f_last, sign):
+        attr = state["attr"] * sign
+        return attr, tf.zeros(tf.shape(attr)[:1], tf.float64)
 
 
 @dataclass(frozen=True)
-class IDGIAccumulator:
-    """Streaming IDGI (paper 004, Algorithm 1, line 5), with the gradient of each segment taken
-    at its start (``side="left"``, Algorithm 1 and IG) or at its end (``side="right"``, the
-    'pair' Blur IG convention of spec_004 §3.5c1, where PAIR's gradients sit at the end of
-    each segment nearer the input).
+class MonteCarlo(Rule):
+    """The weighted sum of :class:`Rule` on nodes the method draws at random.
 
-    For nodes ``x_0 .. x_N`` in path order (baseline first), with ``u_j = g_j² / Σ g_j²``
-    (per sample, float64)::
+    Expected Gradients (Erion et al., "Improving performance of deep learning models with
+    axiomatic attribution priors and expected gradients", Nature Machine Intelligence 2021)
+    and LPI (Yang et al., "Local Path Integration for Attribution", AAAI 2023, Eq. 6) draw one
+    α ~ U(a, b) per node; the method builds the :class:`~tfpath.protocols.Schedule`
+    (``params [K, R]``, weights ``1/K``), so :meth:`schedule` is not available.
+    """
+
+    name: str = "left"
+    random_nodes = True
+
+    @property
+    def adaptive_ok(self):
+        return False
+
+    def schedule(self, path, steps, reference_rule=None):
+        raise ValueError("integrator: 'monte_carlo' integrates nodes drawn at random by a "
+                         "method (ExpectedGradients, LPI); it has no fixed rule for "
+                         f"{type(path).__name__}")
+
+
+@dataclass(frozen=True)
+class IDGI:
+    """Streaming IDGI (Yang, Wang and Bilen, CVPR 2023, Algorithm 1, line 5).
+
+    For nodes ``x_0 .. x_N`` in loop order, with ``u_j = g_j² / Σ g_j²`` (per row, float64)::
 
         left:  attr = Σ_{j<N} u_j · (F_{j+1} - F_j)        (gradient at x_N unused)
         right: attr = Σ_{j>0} u_j · (F_j - F_{j-1})        (gradient at x_0 unused)
 
-    A step with ``Σ g_j² = 0`` contributes nothing; its ``d_j`` is added to ``residual`` so that
-    ``Σ attr + residual = F_N - F_0`` exactly (completeness, spec_004 §3.8). The official code
-    divides 0 by 0 there (NaN).
+    ``side="left"`` takes each segment's gradient at its start (Algorithm 1, IG, Guided IG);
+    ``"right"`` at its end (the Blur IG convention that matches PAIR's gradients, which sit at
+    the end of each segment nearer the input).
+
+    ``segments="whole"`` is IDGI on nodes drawn at random (Expected Gradients, LPI; a tfpath
+    extension): a random node stands for its whole path, so it receives the path's whole
+    change ``F(end) - F(start)`` in proportion to its squared gradient, weighted by the node's
+    weight: ``attr = Σ_k w_k u_k · (F(x) - F(x'))``; completeness then holds exactly per
+    baseline, as it does for IDGI on a path.
+
+    A node with ``Σ g² = 0`` contributes nothing; its share is added to ``residual`` so that
+    ``Σ attr + residual = F(x) - F(x')`` exactly (completeness). The authors' code divides
+    0 by 0 there (NaN). On reversed paths (AGI) the loop runs from the input, and the
+    differences are negated.
+
+    Args:
+      side: ``"left"`` or ``"right"``.
+      segments: ``"path"`` (consecutive nodes) or ``"whole"`` (random nodes).
     """
 
     side: str = "left"
-    uses_values = True
+    segments: str = "path"
+    needs_values = True
+    needs_tangents = False
+
+    def __post_init__(self):
+        if self.side not in ("left", "right"):
+            raise ValueError(f"side: expected 'left' or 'right', received {self.side!r}")
+        if self.segments not in ("path", "whole"):
+            raise ValueError(f"segments: expected 'path' or 'whole', received {self.segments!r}")
 
     @property
-    def key(self):
-        return ("idgi", self.side)
+    def needs_ends(self):
+        return self.segments == "whole"
+
+    @property
+    def random_nodes(self):
+        return self.segments == "whole"
+
+    @property
+    def adaptive_ok(self):
+        return self.side == "left" and self.segments == "path"
+
+    def schedule(self, path, steps, reference_rule="left"):
+        """The nodes of ``reference_rule`` for ``steps``, closed by both ends of the path:
+        ``grid(steps)`` for rules that already include both ends (``linspace_mean``,
+        ``trapezoid``), ``grid(steps + 1)`` otherwise."""
+        if self.segments == "whole":
+            raise ValueError("integrator: IDGI on random nodes ('whole' segments) takes the "
+                             "nodes a method draws; it has no fixed schedule")
+        n = _grid_size(reference_rule, steps) if reference_rule in RULES else steps + 1
+        if n < 2:
+            raise ValueError(f"steps: IDGI needs at least 2 path nodes, received {n}")
+        params = np.asarray(path.grid(n), np.float64)
+        return Schedule(params, np.zeros_like(params), True, True)
 
     def init(self, x):
-        b = tf.shape(x)[0]
+        g = tf.shape(x)[0]
         return {"attr": tf.zeros(tf.shape(x), tf.float64),
                 "u_prev": tf.zeros(tf.shape(x), tf.float64),
-                "zero_prev": tf.zeros([b], tf.bool),
-                "f_prev": tf.zeros([b], tf.float64),
+                "zero_prev": tf.zeros([g], tf.bool),
+                "f_prev": tf.zeros([g], tf.float64),
                 "started": tf.constant(False),
-                "residual": tf.zeros([b], tf.float64)}
+                "zero_share": tf.zeros([g], tf.float64),
+                "residual": tf.zeros([g], tf.float64)}
 
-    def update(self, state, grads, values, deltas):
-        del deltas
-        g2 = tf.square(tf.cast(grads, tf.float64))                       # [T, B, ...]
-        norm2 = _sum_features(g2, 2)                                      # [T, B]
+    def update(self, state, grads, values, moves, weights):
+        del moves
+        g2 = tf.square(tf.cast(grads, tf.float64))                       # [T, G, ...]
+        norm2 = _sum_features(g2, 2)                                      # [T, G]
         zero = norm2 <= 0.0
         u = g2 / _expand_to(tf.where(zero, tf.ones_like(norm2), norm2), g2)
-        f = tf.cast(values, tf.float64)                                   # [T, B]
-        f_all = tf.concat([state["f_prev"][None], f], axis=0)            # [T+1, B]
-        d = f_all[1:] - f_all[:-1]                                        # d for segment ending at node t
+        if self.segments == "whole":
+            w = tf.cast(weights, tf.float64)
+            used = tf.where(zero, tf.zeros_like(w), w)
+            return dict(state, attr=state["attr"] + tf.reduce_sum(u * _expand_to(used, u), 0),
+                        zero_share=state["zero_share"] + tf.reduce_sum(
+                            tf.where(zero, w, tf.zeros_like(w)), 0))
+        f = tf.cast(values, tf.float64)                                   # [T, G]
+        f_all = tf.concat([state["f_prev"][None], f], axis=0)            # [T+1, G]
+        d = f_all[1:] - f_all[:-1]                                        # segment ending at t
         if self.side == "left":
-            u_seg = tf.concat([state["u_prev"][None], u[:-1]], axis=0)   # gradient at segment start
+            u_seg = tf.concat([state["u_prev"][None], u[:-1]], axis=0)   # gradient at its start
             zero_seg = tf.concat([state["zero_prev"][None], zero[:-1]], axis=0)
         else:
             u_seg, zero_seg = u, zero
@@ -182,16 +290,57 @@ class IDGIAccumulator:
             u_seg * _expand_to(tf.where(used, d, tf.zeros_like(d)), u_seg), axis=0)
         residual = state["residual"] + tf.reduce_sum(
             tf.where(tf.logical_and(valid, zero_seg), d, tf.zeros_like(d)), axis=0)
-        return {"attr": attr, "u_prev": u[-1], "zero_prev": zero[-1], "f_prev": f[-1],
-                "started": tf.constant(True), "residual": residual}
+        return dict(state, attr=attr, u_prev=u[-1], zero_prev=zero[-1], f_prev=f[-1],
+                    started=tf.constant(True), residual=residual)
 
-    def result(self, state):
-        return state["attr"], state["residual"]
+    def result(self, state, f_first, f_last, sign):
+        if self.segments == "whole":
+            change = tf.cast(f_last, tf.float64) - tf.cast(f_first, tf.float64)     # [G]
+            attr = state["attr"] * _expand_to(change, state["attr"])
+            return attr * sign, state["zero_share"] * change * sign
+        return state["attr"] * sign, state["residual"] * sign
 
 
-def make_accumulator(integrator: str, idgi_side: str = "left"):
-    """The accumulator for an integrator name: IDGI for ``"idgi"``, the rule sum otherwise."""
-    return IDGIAccumulator(idgi_side) if integrator == "idgi" else RuleAccumulator()
+INTEGRATORS = RULES + ("idgi", "monte_carlo")
+
+
+def get_integrator(integrator, reference_rule: str):
+    """Resolves an integrator given by name or as an object.
+
+    Args:
+      integrator: a :class:`Rule`, :class:`MonteCarlo` or :class:`IDGI` object; a rule name
+        of :data:`RULES`; ``"idgi"``; or ``"monte_carlo"``.
+      reference_rule: the method's default rule (its PAIR rule, or ``"monte_carlo"`` for
+        methods that draw nodes). ``"idgi"`` then means IDGI on that rule's closed node set,
+        on the same side: ``"right"`` for a right rule (Blur IG), ``"left"`` otherwise, and
+        IDGI on random nodes (``segments="whole"``) for ``"monte_carlo"``.
+
+    Returns:
+      An integrator object.
+
+    Raises:
+      ValueError naming ``integrator``: an unknown name or object.
+    """
+    if isinstance(integrator, (Rule, IDGI)):
+        return integrator
+    if not isinstance(integrator, str):
+        raise ValueError(f"integrator: expected one of {INTEGRATORS} or an integrator object "
+                         f"(tfpath.integrate.Rule, IDGI), received {integrator!r}")
+    if integrator == "idgi":
+        if reference_rule == "monte_carlo":
+            return IDGI("left", "whole")
+        return IDGI("right" if reference_rule == "right" else "left")
+    if integrator == "monte_carlo":
+        return MonteCarlo()
+    return Rule(check_integrator(integrator, INTEGRATORS))
+
+
+def check_integrator(name, allowed=None) -> str:
+    """Returns ``name`` if it is one of ``allowed``; raises ValueError naming ``integrator``."""
+    allowed = INTEGRATORS if allowed is None else tuple(allowed)
+    if name not in allowed:
+        raise ValueError(f"integrator: expected one of {allowed}, received {name!r}")
+    return name
 
 
 def idgi_from_path(gradients, values, side: str = "left"):

@@ -15,37 +15,50 @@ and tfpath's additions::
 ``call_model_function`` is either a :class:`tfpath.ModelFunction` (the fast path: the model is
 compiled into the engine's loop) or any PAIR ``call_model_function``. In a batch,
 ``call_model_args["class_idx"]`` may hold one class per input.
+
+A method is a composition: its ``_plan`` turns its arguments into a :class:`Plan` (path,
+integrator, node schedule, baseline set, context), and the base class runs the plan on the
+engine (:func:`tfpath.engine.integrate`) and reports the result.
 """
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
 
 import numpy as np
 import saliency.core as pair_core
-import tensorflow as tf
 
+from tfpath import baselines as baselines_lib
 from tfpath import engine
 from tfpath import integrate
 from tfpath.core import validation
 from tfpath.core.model_function import ModelFunction
+from tfpath.protocols import BaselineSet, Schedule
 
 
 @dataclass
 class PathDetails:
     """What a path method computed, beyond the mask.
 
+    With M baselines per input (a baseline set), ``Σ mask ≈ Σ_b w_b (F(x) - F(b))``.
+
     Attributes:
       mask: the attribution, the input's shape (``[B, ...]`` for batches), float32.
-      convergence_delta: ``Σ mask - (F(x) - F(x'))`` per input (float64; scalar for one input),
-        where x' is the path's start (the baseline, or the fully blurred image for Blur IG).
-        ``None`` for methods without a path (plain gradients).
-      path_values: target values F at the evaluated path nodes, in path order (baseline
-        first): ``[K]`` (``[B, K]`` for batches).
-      start_value, end_value: F(x') and F(x).
-      idgi_residual: with IDGI, the part of ``F(x) - F(x')`` on steps whose gradient was exactly
-        zero (skipped; spec_004 §3.7); 0 otherwise.
+      convergence_delta: ``Σ mask - Σ_b w_b (F(x) - F(b))`` per input (float64; a scalar for
+        one input), where b is each path's start (the baseline, the fully blurred image for
+        Blur IG, the adversarial example for AGI). ``None`` for methods without a path.
+      path_values: target values F at the evaluated nodes, in loop order: ``[K]`` for one
+        input and one baseline, ``[B, K]`` for a batch, ``[B, M, K]`` with M > 1 baselines.
+      start_value: the weighted mean of F at the path starts, ``Σ_b w_b F(b) / Σ_b w_b``.
+      end_value: F(x).
+      idgi_residual: with IDGI, the part of the integral on steps whose gradient was exactly
+        zero (skipped, never NaN); 0 otherwise.
+      baseline_values: F at each path start, ``[B, M]`` (``[M]`` for one input).
+      baseline_weights: the weights w_b, ``[B, M]`` (``[M]`` for one input).
+      path_end: the final state of an adaptive path (Guided IG's end point, AGI's adversarial
+        example), the inputs' shape (with an M axis when M > 1); None for parametric paths,
+        whose paths end at x.
     """
 
     mask: np.ndarray
@@ -54,27 +67,54 @@ class PathDetails:
     start_value: Optional[np.ndarray]
     end_value: Optional[np.ndarray]
     idgi_residual: Optional[np.ndarray]
+    baseline_values: Optional[np.ndarray] = None
+    baseline_weights: Optional[np.ndarray] = None
+    path_end: Optional[np.ndarray] = None
 
     def item(self, i: int) -> "PathDetails":
         """The details of input ``i`` of a batch."""
         pick = lambda a: None if a is None else a[i]
         return PathDetails(self.mask[i], pick(self.convergence_delta), pick(self.path_values),
                            pick(self.start_value), pick(self.end_value),
-                           pick(self.idgi_residual))
+                           pick(self.idgi_residual), pick(self.baseline_values),
+                           pick(self.baseline_weights), pick(self.path_end))
 
 
 @dataclass
-class _Prepared:
+class Prepared:
+    """A validated batch: inputs, evaluator, classes and the model function (if any)."""
+
     x: np.ndarray
-    evaluator: object
+    evaluator: Any
     class_idx: Optional[np.ndarray]
+    model_function: Optional[ModelFunction]
+
+
+@dataclass
+class Plan:
+    """A method's composition, run by the engine.
+
+    Attributes:
+      path, integrator: the parts (frozen dataclasses).
+      schedule: the nodes and weights.
+      baselines: the baseline set.
+      context: per-input arrays for the path and the evaluator.
+      batch_size: most points per model call (None: automatic).
+    """
+
+    path: Any
+    integrator: Any
+    schedule: Schedule
+    baselines: BaselineSet
+    context: Mapping[str, np.ndarray] = field(default_factory=dict)
+    batch_size: Optional[int] = None
 
 
 class TFPathSaliency(pair_core.CoreSaliency):
-    """Base class: validation, evaluators, batching, details and batched SmoothGrad.
+    """Base class: validation, evaluators, batching, details and noise averaging.
 
-    Subclasses implement ``_attribute(prep, need_values, **kwargs) -> (attr, residual,
-    values, (start, end))`` on a prepared batch.
+    Subclasses implement ``_plan(prep, <method arguments>) -> Plan``; the method arguments'
+    names and defaults are the GetMask keywords (and PAIR's positional order).
     """
 
     def GetMask(self, x_value, call_model_function, call_model_args=None, *args, **kwargs):
@@ -119,35 +159,42 @@ class TFPathSaliency(pair_core.CoreSaliency):
 
     def GetSmoothedMask(self, x_value, call_model_function, call_model_args=None,
                         stdev_spread=.15, nsamples=25, magnitude=True, seed=None, **kwargs):
-        """SmoothGrad (Smilkov et al. 2017) over this method, with the noise samples batched.
+        """SmoothGrad (Smilkov et al., "SmoothGrad: removing noise by adding noise", 2017) over
+        this method: PAIR's ``GetSmoothedMask``, as :class:`tfpath.NoiseTunnel`.
 
-        Same noise and averaging as PAIR's ``CoreSaliency.GetSmoothedMask``: Gaussian noise of
-        standard deviation ``stdev_spread * (max(x) - min(x))``; the mean of the masks, or of
-        their squares if ``magnitude``. The ``nsamples`` noisy inputs go through
-        :meth:`GetMaskBatch` together instead of one ``GetMask`` call each.
+        Same noise and averaging as PAIR: Gaussian noise of standard deviation
+        ``stdev_spread * (max(x) - min(x))``; the mean of the masks, or of their squares if
+        ``magnitude`` (SmoothGrad²). The ``nsamples`` noisy inputs are explained together.
 
         Args:
-          seed: seed of a private NumPy generator; None uses ``np.random`` as PAIR does.
+          seed: an int, a ``numpy.random.Generator`` or ``RandomState``, or None (a fresh
+            private generator; tfpath never draws from NumPy's global generator). PAIR draws
+            from ``np.random``: ``seed=np.random.RandomState(s)`` gives PAIR's noise after
+            ``np.random.seed(s)``.
 
         Raises:
           ValueError / TypeError: bad ``x_value``, ``nsamples < 1``, negative ``stdev_spread``.
         """
-        x_value = validation.check_array(x_value, "x_value")
-        nsamples = validation.check_positive_int(nsamples, "nsamples")
-        stdev_spread = validation.check_nonnegative(stdev_spread, "stdev_spread")
-        stdev = stdev_spread * (np.max(x_value) - np.min(x_value))
-        normal = np.random.normal if seed is None else np.random.default_rng(seed).normal
-        noisy = np.stack([x_value + normal(0, stdev, x_value.shape) for _ in range(nsamples)])
-        masks = self.GetMaskBatch(noisy.astype(np.float32), call_model_function,
-                                  call_model_args, **kwargs).astype(np.float64)
-        return np.mean(masks * masks if magnitude else masks, axis=0).astype(np.float32)
+        from tfpath.methods.noise import NoiseTunnel
+        kind = "smoothgrad_sq" if magnitude else "smoothgrad"
+        return NoiseTunnel(self, kind).GetMask(x_value, call_model_function, call_model_args,
+                                               nsamples=nsamples, stdev_spread=stdev_spread,
+                                               seed=seed, **kwargs)
 
-    # ------------------------------------------------------------------ shared machinery
+    # ------------------------------------------------------------------ arguments
+    def _method_arguments(self):
+        return list(inspect.signature(self._plan).parameters)[1:]
+
     def _bind(self, args, kwargs):
-        """Maps PAIR-style positional method arguments to their names (subclass order)."""
+        """Maps PAIR-style positional method arguments to their names; refuses unknown ones."""
+        names = self._method_arguments()
+        unknown = sorted(set(kwargs) - set(names))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}.GetMask: unexpected keyword argument"
+                            f"{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+                            f"its arguments are {', '.join(names)}")
         if not args:
             return kwargs
-        names = list(inspect.signature(self._attribute).parameters)[2:]
         if len(args) > len(names):
             raise TypeError(f"{type(self).__name__}.GetMask: takes at most {len(names)} method "
                             f"arguments after call_model_args ({', '.join(names)}); received "
@@ -159,7 +206,8 @@ class TFPathSaliency(pair_core.CoreSaliency):
                             f"{sorted(twice)}")
         return {**bound, **kwargs}
 
-    def _prepare(self, x_batch, call_model_function, call_model_args, need_values):
+    # ------------------------------------------------------------------ the run
+    def _prepare(self, x_batch, call_model_function, call_model_args):
         x = validation.check_array(x_batch, "x_batch", min_rank=1)
         n = x.shape[0]
         if call_model_args is not None and not isinstance(call_model_args, dict):
@@ -170,7 +218,7 @@ class TFPathSaliency(pair_core.CoreSaliency):
             _check_model_input_shape(mf, x)
             class_idx = mf.class_indices(call_model_args, n)
             mf.check_outputs(x, class_idx)
-            return _Prepared(x, engine.ModelEvaluator(mf), class_idx)
+            return Prepared(x, engine.ModelEvaluator(mf), class_idx, mf)
         if not callable(call_model_function):
             raise TypeError("call_model_function: expected a tfpath.ModelFunction or a PAIR "
                             "call_model_function(x_batch, call_model_args, expected_keys), "
@@ -180,68 +228,76 @@ class TFPathSaliency(pair_core.CoreSaliency):
             classes = validation.check_class_indices(args["class_idx"], n,
                                                      "call_model_args['class_idx']")
             args = [dict(call_model_args, class_idx=int(c)) for c in classes]
-        evaluator = engine.CallbackEvaluator.for_function(call_model_function, args, need_values)
+        evaluator = engine.CallbackEvaluator.for_function(call_model_function, args, False)
         evaluator.evaluate_numpy(x[:1], None)   # fails early, with the contract's message
-        return _Prepared(x, evaluator, None)
+        return Prepared(x, evaluator, None, None)
 
     def _explain(self, x_batch, call_model_function, call_model_args, details, kwargs):
-        need_values = details or kwargs.get("integrator") == "idgi"
-        prep = self._prepare(x_batch, call_model_function, call_model_args, need_values)
-        attr, residual, values, ends = self._attribute(prep, need_values, **kwargs)
-        if not np.all(np.isfinite(attr)):
-            raise ValueError(
-                "call_model_function: the attribution contains NaN or inf because the target's "
-                "gradient is not finite somewhere on the path (e.g. sqrt or log at 0, or a "
-                "call_model_function returning NaN); choose another baseline or a finite "
-                "model.")
-        mask = attr.astype(np.float32)
-        if not details:
-            return PathDetails(mask, None, None, None, None, None)
-        if ends is None:
-            return PathDetails(mask, None, None, None, None, None)
-        start, end = ends
-        f, _ = engine.evaluate_points(prep.evaluator, np.concatenate([start, end]),
-                                      _twice(prep.class_idx))
-        n = prep.x.shape[0]
-        f_start, f_end = f[:n], f[n:]
-        delta = attr.reshape(n, -1).sum(axis=1) - (f_end - f_start)
-        path_values = None if values is None else np.asarray(values, np.float64).T
-        return PathDetails(mask, delta, path_values, f_start, f_end, residual)
+        prep = self._prepare(x_batch, call_model_function, call_model_args)
+        return self._compute(prep, details, **kwargs)
 
-    def _attribute(self, prep, need_values, **kwargs):  # pragma: no cover - interface
+    def _compute(self, prep: Prepared, details: bool, **kwargs) -> PathDetails:
+        plan = self._plan(prep, **kwargs)
+        evaluator = prep.evaluator.with_auxiliary(getattr(plan.path, "auxiliary", ()))
+        if isinstance(evaluator, engine.CallbackEvaluator):
+            evaluator.configure(evaluator.args, details or plan.integrator.needs_values)
+        result = engine.integrate(evaluator, plan.path, plan.integrator, prep.x, plan.baselines,
+                                  plan.schedule, prep.class_idx, plan.context, plan.batch_size,
+                                  details)
+        return _details(result, details)
+
+    def _plan(self, prep, **kwargs) -> Plan:  # pragma: no cover - interface
         raise NotImplementedError
 
+    # ------------------------------------------------------------------ helpers for _plan
     @staticmethod
-    def _baseline(x_baseline, x):
-        """Broadcasts ``x_baseline`` (None: zeros; one input's shape; or a batch) to ``x``."""
-        if x_baseline is None:
-            return np.zeros_like(x)
-        b = validation.check_array(x_baseline, "x_baseline")
-        if b.shape == x.shape[1:]:
-            return np.broadcast_to(b, x.shape).copy()
-        validation.check_same_shape(b, x.shape, "x_baseline", "x_value")
-        return b
+    def _baseline_set(prep, x_baseline=None, baselines=None, baseline_weights=None):
+        """The baseline set of PAIR's ``x_baseline`` or tfpath's ``baselines=``."""
+        return baselines_lib.baseline_set(prep.x, x_baseline, baselines, baseline_weights,
+                                          prep.model_function)
 
     @staticmethod
-    def _run_path(prep, path, integrator, steps, baseline, batch_size, idgi_side="left",
-                  idgi_nodes=None, need_values=True):
-        """Rule or IDGI along a parametric path; returns (attr, residual, values, ends)."""
-        if integrator == "idgi":
-            params = path.grid(idgi_nodes or steps)
-            weights = np.zeros_like(params)
-        else:
-            params, weights = integrate.rule_points(integrator, path.grid, steps)
-        acc = integrate.make_accumulator(integrator, idgi_side)
-        attr, residual, values = engine.integrate_path(
-            prep.evaluator, path, acc, prep.x, baseline, params, weights, prep.class_idx,
-            batch_size)
-        start, end = path.endpoints(tf.constant(prep.x),
-                                    None if baseline is None else tf.constant(baseline))
-        return attr, residual, values, (np.asarray(start), np.asarray(end))
+    def _integrator(integrator, reference_rule, adaptive=False):
+        """Resolves ``integrator`` (see :func:`tfpath.integrate.get_integrator`) against the
+        method's reference rule. On adaptive paths only integrators whose gradient multiplies
+        the step it guided are allowed; on random nodes (reference ``"monte_carlo"``) only
+        those meant for them; on fixed grids, only those with a schedule."""
+        integ = integrate.get_integrator(integrator, reference_rule)
+        if adaptive and not integ.adaptive_ok:
+            raise ValueError(f"integrator: an adaptive path takes 'left' or 'idgi' (the "
+                             f"gradient at x_j multiplies the step x_j -> x_j+1 it guided); "
+                             f"received {integrator!r}")
+        random = reference_rule == "monte_carlo"
+        if integ.random_nodes != random:
+            expected = ("random α nodes take 'monte_carlo' or 'idgi' (a rule needs a fixed "
+                        "grid: use IntegratedGradients with baselines= for one)" if random
+                        else "a fixed node grid takes a rule or 'idgi'")
+            raise ValueError(f"integrator: {expected}; received {integrator!r}")
+        return integ
 
 
-def _twice(class_idx):
-    return None if class_idx is None else np.concatenate([class_idx, class_idx])
+def _details(result, details: bool) -> PathDetails:
+    attr = result.attribution
+    if not np.all(np.isfinite(attr)):
+        raise ValueError(
+            "call_model_function: the attribution contains NaN or inf because the target's "
+            "gradient is not finite somewhere on the path (e.g. sqrt or log at 0, or a "
+            "call_model_function returning NaN); choose another baseline or a finite model.")
+    mask = attr.astype(np.float32)
+    if not details:
+        return PathDetails(mask, None, None, None, None, None)
+    w = result.weights
+    n, m = w.shape
+    used = w != 0
+    base = np.where(used, result.baseline_values, 0.0)
+    inp = np.where(used, result.input_values, 0.0)
+    total = w.sum(axis=1)
+    delta = attr.reshape(n, -1).sum(axis=1) - (w * (inp - base)).sum(axis=1)
+    squeeze = (lambda a: a[:, 0]) if m == 1 else (lambda a: a)
+    return PathDetails(
+        mask, delta, squeeze(result.path_values), (w * base).sum(axis=1) / total,
+        (w * inp).sum(axis=1) / total, result.residual, result.baseline_values, w,
+        None if result.path_end is None else squeeze(result.path_end))
 
 
 def _check_model_input_shape(mf, x):

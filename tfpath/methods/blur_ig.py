@@ -1,7 +1,10 @@
-"""Blur IG (Xu et al. 2020) on the blur path; IDGI with spec_004 §3.5c's conventions."""
+"""Blur IG (Xu, Venugopalan and Sundararajan, "Attribution in Scale and Space", CVPR 2020) on
+the blur path; IDGI with the two node conventions of Yang, Wang and Bilen (CVPR 2023)."""
+import dataclasses
+
 from tfpath import integrate
 from tfpath.core import validation
-from tfpath.methods.base import TFPathSaliency
+from tfpath.methods.base import Plan, TFPathSaliency
 from tfpath.paths import BlurPath
 
 BLUR_CONVENTIONS = ("pair", "canonical")
@@ -11,7 +14,8 @@ class BlurIG(TFPathSaliency):
     """Integrated gradients along a blur path from a fully blurred image to the input.
 
     ``GetMask(x_value, call_model_function, call_model_args=None, max_sigma=50, steps=100,
-    grad_step=0.01, sqrt=False, batch_size=None, integrator="right", blur_convention=None)``
+    grad_step=0.01, sqrt=False, batch_size=None, integrator="right", blur_convention=None,
+    baselines=None, baseline_weights=None)``
 
     Args:
       x_value: one NHWC image ``[H, W, C]`` (``GetMaskBatch``: ``[B, H, W, C]``).
@@ -22,23 +26,28 @@ class BlurIG(TFPathSaliency):
         multiplying its segment toward the more blurred image (the end nearer the input). Any
         rule of :mod:`tfpath.integrate` works on the σ grid. ``"idgi"``: IDGI on the
         ``steps + 1`` nodes σ_0 … σ_steps (one more evaluation, at max_sigma).
-      blur_convention: IDGI only (spec_004 §3.5c): ``"pair"`` (c1, the default with IDGI) uses
-        PAIR's gradients (at the end of each segment nearer the input); ``"canonical"`` (c2)
-        uses Algorithm 1's order (gradient at the more blurred end). Giving it with another
-        integrator is an error (it would be ignored).
+      blur_convention: IDGI only: ``"pair"`` (the default with IDGI) uses PAIR's gradients
+        (at the end of each segment nearer the input); ``"canonical"`` uses Algorithm 1's
+        order (gradient at the more blurred end). Giving it with another integrator is an
+        error (it would be ignored).
+      baselines: tfpath's extension: blur toward baselines, γ(σ) = x' + G_σ * (x - x') (see
+        :class:`tfpath.paths.BlurPath`); None is PAIR's Blur IG (x' = 0). An array
+        ``[M, ...]`` / ``[B, M, ...]`` or a :mod:`tfpath.baselines` object.
+      baseline_weights: relative weights ``[M]`` or ``[B, M]``.
 
     Returns:
-      The mask, float32. Completeness holds against the fully blurred image:
-      ``Σ mask ≈ F(x) - F(blur(x, max_sigma))``.
+      The mask, float32. Completeness holds against the path's start:
+      ``Σ mask ≈ F(x) - F(x' + blur(x - x', max_sigma))`` (``F(x) - F(blur(x))`` by default).
 
     Raises:
       ValueError / TypeError: non-image input, ``steps < 1``, ``max_sigma <= 0``,
       ``grad_step <= 0``, unknown integrator or convention, and the common input errors.
     """
 
-    def _attribute(self, prep, need_values, max_sigma=50, steps=100, grad_step=0.01,
-                   sqrt=False, batch_size=None, integrator="right", blur_convention=None):
-        integrator = integrate.check_integrator(integrator)
+    def _plan(self, prep, max_sigma=50, steps=100, grad_step=0.01, sqrt=False,
+              batch_size=None, integrator="right", blur_convention=None, baselines=None,
+              baseline_weights=None):
+        integ = self._integrator(integrator, "right")
         steps = validation.check_positive_int(steps, "steps")
         if prep.x.ndim != 4:
             raise ValueError("x_value: Blur IG needs images of shape [H, W, C]; received "
@@ -49,15 +58,18 @@ class BlurIG(TFPathSaliency):
             raise ValueError("max_sigma and grad_step: expected values > 0, received "
                              f"max_sigma={max_sigma}, grad_step={grad_step}")
         sqrt = validation.check_bool(sqrt, "sqrt")
-        if blur_convention is not None and integrator != "idgi":
-            raise ValueError(f"blur_convention: applies to integrator='idgi' only; received "
-                             f"blur_convention={blur_convention!r} with integrator={integrator!r}")
-        blur_convention = blur_convention or "pair"
-        if blur_convention not in BLUR_CONVENTIONS:
-            raise ValueError(f"blur_convention: expected one of {BLUR_CONVENTIONS}, received "
-                             f"{blur_convention!r}")
+        if blur_convention is not None:
+            if not isinstance(integ, integrate.IDGI):
+                raise ValueError(f"blur_convention: applies to integrator='idgi' only; received "
+                                 f"blur_convention={blur_convention!r} with "
+                                 f"integrator={integrator!r}")
+            if blur_convention not in BLUR_CONVENTIONS:
+                raise ValueError(f"blur_convention: expected one of {BLUR_CONVENTIONS}, "
+                                 f"received {blur_convention!r}")
+            integ = dataclasses.replace(integ, side="right" if blur_convention == "pair"
+                                        else "left")
         batch_size = validation.check_optional_positive_int(batch_size, "batch_size")
         path = BlurPath(max_sigma=max_sigma, grad_step=grad_step, sqrt=sqrt)
-        side = "right" if blur_convention == "pair" else "left"
-        return self._run_path(prep, path, integrator, steps, None, batch_size, idgi_side=side,
-                              idgi_nodes=steps + 1)
+        return Plan(path, integ, integ.schedule(path, steps, "right"),
+                    self._baseline_set(prep, None, baselines, baseline_weights),
+                    batch_size=batch_size)

@@ -1,6 +1,7 @@
-"""Vanilla gradient saliency (Simonyan et al. 2014): the gradient of the target at the input."""
+"""Vanilla gradient saliency (Simonyan, Vedaldi and Zisserman, "Deep Inside Convolutional
+Networks", ICLR workshop 2014): the gradient of the target at the input."""
 from tfpath import engine
-from tfpath.methods.base import TFPathSaliency
+from tfpath.methods.base import PathDetails, TFPathSaliency
 
 
 class GradientSaliency(TFPathSaliency):
@@ -11,6 +12,10 @@ class GradientSaliency(TFPathSaliency):
     ``GetSmoothedMask`` is SmoothGrad, its samples batched.
     """
 
-    def _attribute(self, prep, need_values):
-        _, grads = engine.evaluate_points(prep.evaluator, prep.x, prep.class_idx)
-        return grads, None, None, None
+    def _plan(self, prep):  # pragma: no cover - never called: no path, see _compute
+        """GradientSaliency has no path, hence no method arguments (its signature says so)."""
+        raise AssertionError("GradientSaliency computes its mask in _compute")
+
+    def _compute(self, prep, details, **kwargs):
+        values, grads = engine.evaluate_points(prep.evaluator, prep.x, prep.class_idx)
+        return PathDetails(grads, None, None, None, values if details else None, None)

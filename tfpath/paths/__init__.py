@@ -1,19 +1,16 @@
-"""Paths from a baseline to the input.
+"""Paths from a baseline to the input (:class:`tfpath.protocols.Path`).
 
-A path object is static configuration plus TensorFlow-traceable methods the engine calls
-inside its compiled loop, for a batch of ``B`` inputs ``x`` and baselines::
+* :class:`StraightPath`: IG, Expected Gradients, LPI (α per row);
+* :class:`BlurPath`: Blur IG's scale space (toward each baseline);
+* :class:`GuidedPath`: Guided IG's adaptive path;
+* :class:`AdversarialPath`: AGI's adversarial path (reversed: it finds its baseline).
 
-    grid(n)                         -> n node parameters, baseline first (parametric paths)
-    init(x, baseline)               -> state (nested tensors, fixed shapes)
-    points(state, params [T])       -> [T, B, ...] float32 points
-    advance(state, points, grads, params, weights) -> (deltas [T, B, ...], new state)
-    endpoints(x, baseline)          -> (start [B, ...], end [B, ...])
-
-``deltas`` are what a Riemann rule multiplies the gradients by: ``w_k γ'(t_k)`` on parametric
-paths, the actual displacement on adaptive ones. ``key`` identifies the compiled program.
+Paths are frozen dataclasses: their fields are the configuration the engine's compiled
+programs are cached by.
 """
-from tfpath.paths.straight import StraightPath
+from tfpath.paths.adversarial import AdversarialPath
 from tfpath.paths.blur import BlurPath, gaussian_blur
 from tfpath.paths.guided import GuidedPath
+from tfpath.paths.straight import StraightPath
 
-__all__ = ["StraightPath", "BlurPath", "GuidedPath", "gaussian_blur"]
+__all__ = ["StraightPath", "BlurPath", "GuidedPath", "AdversarialPath", "gaussian_blur"]

@@ -1,20 +1,26 @@
-"""The blur (scale-space) path of Blur IG (Xu et al. 2020; spec_004 Eqs. 4–5, §3.5c).
+"""The blur (scale-space) path of Blur IG (Xu, Venugopalan and Sundararajan, "Attribution in
+Scale and Space", CVPR 2020, Eqs. 4–5).
 
-γ(σ) = G_σ * x, a Gaussian blur of the input with standard deviation σ, run from σ = max_sigma
-(the baseline: no baseline image is needed) down to σ = 0 (the input). The path parameter is σ
-itself, so the node grid decreases and segment lengths are negative; the rule sum
-``Σ w_k ∇F · ∂γ/∂σ`` then carries the sign that PAIR applies with its final ``*= -1``.
+γ(σ) = x' + G_σ * (x - x'), a Gaussian blur of the input's difference from a baseline x' with
+standard deviation σ, run from σ = max_sigma down to σ = 0 (the input). With the default
+x' = 0 this is exactly Blur IG's γ(σ) = G_σ * x (no baseline image needed); a baseline set
+(``baselines=``) blurs toward each baseline instead, since G_σ * (x - x') → 0 as σ grows (zero
+padding). The path parameter is σ itself, so the node grid decreases and segment lengths are
+negative; the rule sum ``Σ w_k ∇F · ∂γ/∂σ`` then carries the sign that PAIR applies with its
+final ``*= -1``.
 
 The blur equals ``scipy.ndimage.gaussian_filter(img, [σ, σ, 0], mode="constant")`` (PAIR's
 ``gaussian_blur``; truncate = 4, zero padding) but is computed in TensorFlow, in float64, as two
-banded matrix products per image — so it runs inside the engine's compiled loop, batched over
-path nodes. The tangent ∂γ/∂σ is PAIR's forward difference ``(G_{σ+h} x - G_σ x) / h`` with
-``h = grad_step``.
+banded matrix products per image, so it runs inside the engine's compiled loop, batched over
+path nodes and rows. The tangent ∂γ/∂σ is PAIR's forward difference
+``(G_{σ+h} (x - x') - G_σ (x - x')) / h`` with ``h = grad_step``.
 
 Departures: PAIR evaluates its blur and the finite difference in the input dtype (float32);
 tfpath in float64 (differences ~1e-6 relative). PAIR's ``sqrt=True`` with ``batch_size > 1``
 multiplies a whole batch by the last step's Δσ (a bug); tfpath uses each node's own Δσ.
 """
+from dataclasses import dataclass, field
+
 import numpy as np
 import tensorflow as tf
 
@@ -57,12 +63,20 @@ def _gaussian_matrices(sigma, n, mode="constant"):
 
 
 def gaussian_blur(images, sigma, mode="constant"):
-    """Blurs NHWC ``images`` [B, H, W, C] with each σ of ``sigma`` [T]: returns [T, B, H, W, C].
+    """Blurs NHWC ``images`` [B, H, W, C] with Gaussians of standard deviation ``sigma``.
 
     Equal (to float64 rounding) to ``scipy.ndimage.gaussian_filter(img, [σ, σ, 0], mode=mode)``
     per image (truncate = 4); σ = 0 (or a zero-radius σ < 0.125) returns the image. tfpath's
     one blur: the Blur IG path (``mode="constant"``, PAIR's) and the blurred fills and
     baselines (``mode="nearest"``).
+
+    Args:
+      images: ``[B, H, W, C]``.
+      sigma: ``[T]`` (every image blurred with each σ) or ``[T, B]`` (σ per node and image).
+      mode: ``"constant"`` (zero padding) or ``"nearest"`` (edge values repeated).
+
+    Returns:
+      float64 ``[T, B, H, W, C]``.
 
     Raises:
       ValueError: unknown ``mode``.
@@ -71,30 +85,35 @@ def gaussian_blur(images, sigma, mode="constant"):
         raise ValueError(f"mode: expected one of {BLUR_MODES}, received {mode!r}")
     images = tf.cast(images, tf.float64)
     h, w = tf.shape(images)[1], tf.shape(images)[2]
-    mh = _gaussian_matrices(sigma, h, mode)
-    mw = _gaussian_matrices(sigma, w, mode)
-    return tf.einsum("thi,bijc,twj->tbhwc", mh, images, mw)
+    sigma = tf.cast(sigma, tf.float64)
+    if sigma.shape.rank == 1:
+        mh = _gaussian_matrices(sigma, h, mode)
+        mw = _gaussian_matrices(sigma, w, mode)
+        return tf.einsum("thi,bijc,twj->tbhwc", mh, images, mw)
+    t, b = tf.shape(sigma)[0], tf.shape(sigma)[1]
+    mh = tf.reshape(_gaussian_matrices(tf.reshape(sigma, [-1]), h, mode), [t, b, h, h])
+    mw = tf.reshape(_gaussian_matrices(tf.reshape(sigma, [-1]), w, mode), [t, b, w, w])
+    return tf.einsum("tbhi,bijc,tbwj->tbhwc", mh, images, mw)
 
 
+@dataclass(frozen=True)
 class BlurPath:
     """Blur path with PAIR's σ schedule and finite-difference tangent.
 
     Args:
-      max_sigma: σ of the baseline (fully blurred image).
-      grad_step: h of the forward difference ∂γ/∂σ ≈ (G_{σ+h} x - G_σ x) / h.
+      max_sigma: σ of the path's start (the fully blurred image).
+      grad_step: h of the forward difference ∂γ/∂σ ≈ (G_{σ+h} d - G_σ d) / h, d = x - x'.
       sqrt: PAIR's square-root spacing of the schedule, σ_i = sqrt(i · max_sigma / N).
+
+    ``max_sigma`` and ``sqrt`` only shape the node grid, which the engine receives as data, so
+    they are not part of the compiled program's key (``compare=False``).
     """
 
+    max_sigma: float = field(default=50.0, compare=False)
+    grad_step: float = 0.01
+    sqrt: bool = field(default=False, compare=False)
     adaptive = False
-
-    def __init__(self, max_sigma=50.0, grad_step=0.01, sqrt=False):
-        self.max_sigma = float(max_sigma)
-        self.grad_step = float(grad_step)
-        self.sqrt = bool(sqrt)
-
-    @property
-    def key(self):
-        return ("blur", self.grad_step)
+    reverse = False
 
     def grid(self, n):
         """n nodes σ from max_sigma down to 0 (PAIR's ``sigmas`` reversed)."""
@@ -102,23 +121,30 @@ class BlurPath:
         sig = i * self.max_sigma / max(n - 1, 1)
         return np.sqrt(sig) if self.sqrt else sig
 
-    def init(self, x, baseline):
-        if x.shape.rank != 4:
+    def init(self, rows):
+        if rows.x.shape.rank != 4:
             raise ValueError(f"x_value: the blur path needs images [H, W, C] (NHWC batches); "
-                             f"received a batch of shape {x.shape}")
-        return {"x": x}
+                             f"received a batch of shape {rows.x.shape}")
+        return {"diff": tf.cast(rows.x, tf.float64) - tf.cast(rows.baseline, tf.float64),
+                "baseline": tf.cast(rows.baseline, tf.float64)}
 
-    def points(self, state, params):
-        return tf.cast(gaussian_blur(state["x"], params), tf.float32)
-
-    def advance(self, state, points, grads, params, weights):
+    def points(self, state, params, with_tangents):
         sigma = tf.cast(params, tf.float64)
-        here = gaussian_blur(state["x"], sigma)   # float64; `points` was rounded to float32
-        tangent = (gaussian_blur(state["x"], sigma + self.grad_step) - here) / self.grad_step
-        w = tf.reshape(tf.cast(weights, tf.float64), [-1, 1, 1, 1, 1])
-        return tf.cast(w * tangent, tf.float32), state
+        here = gaussian_blur(state["diff"], sigma)                     # float64 [T, G, ...]
+        points = tf.cast(state["baseline"][None] + here, tf.float32)
+        if not with_tangents:
+            return points, None
+        ahead = gaussian_blur(state["diff"], sigma + self.grad_step)
+        return points, (ahead - here) / self.grad_step
 
-    def endpoints(self, x, baseline):
+    def advance(self, state, points, evaluation, params):
+        return None, state
+
+    def start(self, rows):
         # the first node: max_sigma, or sqrt(max_sigma) with PAIR's sqrt spacing
-        blurred = tf.cast(gaussian_blur(x, tf.constant(self.grid(2)[:1]))[0], tf.float32)
-        return blurred, x
+        diff = tf.cast(rows.x, tf.float64) - tf.cast(rows.baseline, tf.float64)
+        blurred = gaussian_blur(diff, tf.constant(self.grid(2)[:1]))[0]
+        return tf.cast(tf.cast(rows.baseline, tf.float64) + blurred, tf.float32)
+
+    def end(self, state, rows):
+        return rows.x

@@ -1,4 +1,5 @@
-"""The adaptive path of Guided IG (Kapishnikov et al. 2021), as PAIR's ``guided_ig_impl``.
+"""The adaptive path of Guided IG (Kapishnikov et al., "Guided Integrated Gradients: an Adaptive Path
+Method for Removing Noise", CVPR 2021), as PAIR's ``guided_ig_impl``.
 
 At step ``j`` (of ``steps``) the gradient at the current point x_j picks the ``fraction`` of
 features with the smallest |gradient| and moves them toward the input until the L1 distance to
@@ -16,14 +17,20 @@ loop raises after ``max_inner_iterations`` (PAIR loops forever if no feature can
 engine evaluates one more node, the final point, when target values are needed (IDGI,
 convergence delta) — PAIR calls the gradient ``steps`` times, tfpath ``steps + 1`` then.
 """
+from dataclasses import dataclass
+
 import numpy as np
 import tensorflow as tf
 
 EPSILON = 1e-9
 
 
+@dataclass(frozen=True)
 class GuidedPath:
     """Guided IG path. Nodes are ``j = 0 .. steps`` (node ``steps`` is the end point).
+
+    Every row (input, baseline) has its own state; all rows step together, one model call per
+    step.
 
     Args:
       steps: number of Guided IG steps (PAIR ``x_steps``).
@@ -32,41 +39,40 @@ class GuidedPath:
       max_inner_iterations: guard on the inner selection loop.
     """
 
+    steps: int
+    fraction: float = 0.25
+    max_dist: float = 0.02
+    max_inner_iterations: int = 10000
     adaptive = True
-
-    def __init__(self, steps, fraction=0.25, max_dist=0.02, max_inner_iterations=10000):
-        self.steps = int(steps)
-        self.fraction = float(fraction)
-        self.max_dist = float(max_dist)
-        self.max_inner_iterations = int(max_inner_iterations)
-
-    @property
-    def key(self):
-        return ("guided", self.steps, self.fraction, self.max_dist, self.max_inner_iterations)
+    reverse = False
 
     def grid(self, n):
         return np.arange(n, dtype=np.float64)
 
-    def init(self, x, baseline):
-        b = tf.shape(x)[0]
-        flat = lambda t: tf.reshape(tf.cast(t, tf.float64), [b, -1])
-        x_in, x_base = flat(x), flat(baseline)
-        return {"x": x_base, "x_input": x_in, "x_baseline": x_base, "shape": tf.shape(x),
+    def init(self, rows):
+        g = tf.shape(rows.x)[0]
+        flat = lambda t: tf.reshape(tf.cast(t, tf.float64), [g, -1])
+        x_in, x_base = flat(rows.x), flat(rows.baseline)
+        return {"x": x_base, "x_input": x_in, "x_baseline": x_base, "shape": tf.shape(rows.x),
                 "l1_total": tf.reduce_sum(tf.abs(x_in - x_base), axis=1)}
 
-    def points(self, state, params):
-        return tf.cast(tf.reshape(state["x"], tf.concat([[1], state["shape"]], 0)), tf.float32)
+    def points(self, state, params, with_tangents):
+        return tf.cast(tf.reshape(state["x"], tf.concat([[1], state["shape"]], 0)),
+                       tf.float32), None
 
-    def advance(self, state, points, grads, params, weights):
-        step = tf.cast(params[0], tf.float64)
-        g = tf.reshape(tf.cast(grads[0], tf.float64), tf.shape(state["x"]))
+    def advance(self, state, points, evaluation, params):
+        step = tf.cast(params[0, 0], tf.float64)
+        g = tf.reshape(tf.cast(evaluation.grads[0], tf.float64), tf.shape(state["x"]))
         x_old = state["x"]
         x_new = tf.cond(step < self.steps, lambda: self._step(state, g, step), lambda: x_old)
-        delta = tf.cast(tf.reshape(x_new - x_old, tf.shape(points)), tf.float32)
+        delta = tf.reshape(x_new - x_old, tf.shape(points))
         return delta, dict(state, x=x_new)
 
-    def endpoints(self, x, baseline):
-        return baseline, x
+    def start(self, rows):
+        return rows.baseline
+
+    def end(self, state, rows):
+        return tf.cast(tf.reshape(state["x"], state["shape"]), tf.float32)
 
     # ------------------------------------------------------------------ one Guided IG step
     def _step(self, state, grad_actual, step):

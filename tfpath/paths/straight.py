@@ -1,27 +1,43 @@
-"""The straight line γ(α) = x' + α (x - x'), α ∈ [0, 1] (IG, Sundararajan et al. 2017, Eq. 1)."""
+"""The straight line γ(α) = x' + α (x - x'), α ∈ [0, 1] (Sundararajan, Taly and Yan, "Axiomatic
+Attribution for Deep Networks", ICML 2017, Eq. 1)."""
+from dataclasses import dataclass
+
 import numpy as np
 import tensorflow as tf
 
 
-class StraightPath:
-    """Straight path from the baseline (α = 0) to the input (α = 1); tangent ``x - x'``."""
+def _per_node(params, like):
+    """``params [T, G]`` reshaped to broadcast against ``like [G, ...]`` as ``[T, G, 1, ...]``."""
+    a = tf.cast(params, like.dtype)
+    return tf.reshape(a, tf.concat([tf.shape(a), tf.ones([tf.rank(like) - 1], tf.int32)], 0))
 
-    key = ("straight",)
+
+@dataclass(frozen=True)
+class StraightPath:
+    """Straight path from each row's baseline (α = 0) to its input (α = 1); tangent ``x - x'``.
+
+    α may differ per row (``params [T, G]``): Expected Gradients and LPI draw it at random.
+    """
+
     adaptive = False
+    reverse = False
 
     def grid(self, n):
         return np.linspace(0.0, 1.0, n)
 
-    def init(self, x, baseline):
-        return {"x": x, "baseline": baseline}
+    def init(self, rows):
+        return {"x": rows.x, "baseline": rows.baseline}
 
-    def points(self, state, params):
-        a = tf.reshape(tf.cast(params, tf.float32), [-1, 1] + [1] * (state["x"].shape.rank - 1))
-        return state["baseline"][None] + a * (state["x"] - state["baseline"])[None]
+    def points(self, state, params, with_tangents):
+        diff = state["x"] - state["baseline"]
+        points = state["baseline"][None] + _per_node(params, diff) * diff[None]
+        return points, (diff[None] if with_tangents else None)
 
-    def advance(self, state, points, grads, params, weights):
-        w = tf.reshape(tf.cast(weights, tf.float32), [-1, 1] + [1] * (state["x"].shape.rank - 1))
-        return w * (state["x"] - state["baseline"])[None], state
+    def advance(self, state, points, evaluation, params):
+        return None, state
 
-    def endpoints(self, x, baseline):
-        return baseline, x
+    def start(self, rows):
+        return rows.baseline
+
+    def end(self, state, rows):
+        return rows.x
