@@ -1,24 +1,32 @@
-"""Speed of tfpath against PAIR saliency and against the physical limit, in one run.
+"""Speed of tfpath against the honest limit, PAIR saliency and shap, in one run.
 
-Setup (issue 2): 16 MNIST-size images (28×28×1) × 128 steps on a small CNN. Times:
+Setup: 16 MNIST-size images (28×28×1) on a small CNN; IG and Guided IG with 128 steps,
+Expected Gradients with 128 samples per image, LPI with m = 20 references and k = 1 step.
 
-* limit — one compiled, batched forward+backward over all 16 × 128 path points at once;
-* tfpath IG and Guided IG — ``GetMaskBatch`` on the 16 images (default batching);
+The **limit** of a method is the fastest way to evaluate the same compiled, batched gradient
+(``ModelFunction.value_and_gradient``) over the same number of points: every chunk size of
+``--chunks`` is tried, both as a Python loop over chunks and as one ``tf.function`` with a
+``tf.while_loop`` over them, and the fastest is the limit (one chunk size is not a limit).
+Ratios are to the limit for the method's number of gradient evaluations, measured in the
+same run. Peers:
+
 * PAIR IG (``batch_size = steps``) and PAIR Guided IG (behind a NumPy-2 shim for its
   ``np.quantile(interpolation=)``), one image at a time, with the standard ``tf.GradientTape``
-  ``call_model_function`` of PAIR's TF2 examples.
+  ``call_model_function`` of PAIR's TF2 examples;
+* ``shap.GradientExplainer`` (Expected Gradients for TensorFlow) on the same model, pool and
+  number of samples, if shap is installed (``pip install shap``).
 
 Each time is the fastest of ``--repeats`` runs after one warm-up run (tracing excluded; the
-minimum is the least noisy estimate on a shared machine); the printed ratios are to the limit
-measured in the same run.
+minimum is the least noisy estimate on a shared machine).
 
-    python benchmarks/speed.py [--images 16] [--steps 128] [--repeats 3]
+    python benchmarks/speed.py [--images 16] [--steps 128] [--repeats 5]
 """
 import argparse
 import os
 import pathlib
 import sys
 import time
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -34,6 +42,8 @@ from tfpath.zoo import small_cnn  # noqa: E402
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
 from pair_oracle import keras_style_call_model_function, numpy2_shim_for_pair_guided_ig  # noqa: E402,E501
 
+DEFAULT_CHUNKS = (64, 128, 256, 512, 1024, 2048)
+
 
 def timed(fn, repeats):
     fn()                                               # warm-up: tracing, caches
@@ -45,61 +55,151 @@ def timed(fn, repeats):
     return min(times)
 
 
+def limit(mf, points, classes, chunks, repeats):
+    """The fastest chunking of ``mf.value_and_gradient`` over ``points``: (seconds, how)."""
+    points = tf.constant(points)
+    classes = tf.constant(classes, tf.int32)
+    n = int(points.shape[0])
+    step = tf.function(mf.value_and_gradient)
+    best = (np.inf, None)
+    for chunk in sorted({min(c, n) for c in chunks}):
+        pieces = [(points[s:s + chunk], classes[s:s + chunk]) for s in range(0, n, chunk)]
+
+        def python_loop():
+            return [step(p, c)[1].numpy() for p, c in pieces]
+
+        @tf.function
+        def graph_loop(points=points, classes=classes, chunk=chunk):
+            def body(i, acc):
+                _, g = mf.value_and_gradient(points[i * chunk:(i + 1) * chunk],
+                                             classes[i * chunk:(i + 1) * chunk])
+                return i + 1, acc + tf.reduce_sum(g, axis=0)
+            return tf.while_loop(lambda i, _: i * chunk < n, body,
+                                 (0, tf.zeros(points.shape[1:])))[1]
+
+        for name, fn in (("python loop", python_loop),
+                         ("while_loop", lambda: graph_loop().numpy())):
+            seconds = timed(fn, repeats)
+            if seconds < best[0]:
+                best = (seconds, f"{name}, chunks of {chunk}")
+    return best
+
+
+def shap_expected_gradients(model, pool, nsamples):
+    """``f(x, classes)`` running shap.GradientExplainer, or raises ImportError."""
+    import shap
+    explainer = shap.GradientExplainer(model, pool, batch_size=max(nsamples, 50))
+
+    def run(x, classes):
+        state = np.random.get_state()      # shap seeds NumPy's global generator
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                phi, _ = explainer.shap_values(x, nsamples=nsamples,
+                                               ranked_outputs=np.asarray(classes)[:, None],
+                                               output_rank_order="custom", rseed=0)
+        finally:
+            np.random.set_state(state)
+        return phi[..., 0]
+    return run
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=128, help="IG / Guided IG steps and EG "
+                                                               "samples per image")
+    parser.add_argument("--lpi-references", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--chunks", type=int, nargs="+", default=list(DEFAULT_CHUNKS))
     parser.add_argument("--skip-pair-guided", action="store_true",
                         help="skip PAIR Guided IG (the slowest)")
     args = parser.parse_args(argv)
+    tf.get_logger().setLevel("ERROR")
 
     split = load_mnist_subset()
     x = split.x_test[:args.images]
     classes = split.y_test[:args.images].astype(np.int32)
     model = small_cnn((28, 28, 1), 10)
     mf = tfpath.ModelFunction(model, target="logit")
-    n_points = args.images * args.steps
+    rng = np.random.default_rng(0)
+    pool = split.x_train[:500]
+    steps, m = args.steps, args.lpi_references
 
-    points = tf.constant(np.repeat(x, args.steps, axis=0))
-    point_classes = tf.constant(np.repeat(classes, args.steps))
-    limit_fn = tf.function(mf.value_and_gradient)
-    results = {"limit: one batched gradient over all points":
-               timed(lambda: [t.numpy() for t in limit_fn(points, point_classes)], args.repeats)}
+    # the points each method evaluates (their values do not change the cost of a gradient)
+    alphas = np.linspace(0, 1, steps, dtype=np.float32)
+    ig_points = (alphas[None, :, None, None, None] * x[:, None]).reshape(-1, 28, 28, 1)
+    eg_refs = pool[rng.integers(0, len(pool), (args.images, steps))]
+    eg_points = (eg_refs + rng.random((args.images, steps, 1, 1, 1)).astype(np.float32)
+                 * (x[:, None] - eg_refs)).reshape(-1, 28, 28, 1)
+    many = np.repeat(classes, steps)
+    limits = {"IG / Guided IG": limit(mf, ig_points, many, args.chunks, args.repeats),
+              "EG": limit(mf, eg_points, many, args.chunks, args.repeats)}
+
+    start = time.perf_counter()
+    distribution = tfpath.LocalDistribution.fit(model, split.x_train, n_neighbourhoods=10,
+                                                n_references=m, seed=0)
+    fit_seconds = time.perf_counter() - start
+    lpi_refs = distribution.baseline_set(x).pool[distribution.baseline_set(x).index]
+    lpi_points = (lpi_refs + 0.5 * (x[:, None] - lpi_refs)).reshape(-1, 28, 28, 1)
+    limits["LPI"] = limit(mf, lpi_points, np.repeat(classes, lpi_refs.shape[1]), args.chunks,
+                          args.repeats)
 
     ig, gig = tfpath.IntegratedGradients(), tfpath.GuidedIG()
+    eg, lpi = tfpath.ExpectedGradients(), tfpath.LPI(distribution)
     batch_args = {"class_idx": classes}
-    results["tfpath IG"] = timed(
-        lambda: ig.GetMaskBatch(x, mf, batch_args, x_steps=args.steps), args.repeats)
-    results["tfpath IG + IDGI"] = timed(
-        lambda: ig.GetMaskBatch(x, mf, batch_args, x_steps=args.steps, integrator="idgi"),
-        args.repeats)
-    results["tfpath Guided IG"] = timed(
-        lambda: gig.GetMaskBatch(x, mf, batch_args, x_steps=args.steps), args.repeats)
-    results["tfpath Guided IG + IDGI"] = timed(
-        lambda: gig.GetMaskBatch(x, mf, batch_args, x_steps=args.steps, integrator="idgi"),
-        args.repeats)
+    rows = [
+        ("tfpath IG", "IG / Guided IG",
+         lambda: ig.GetMaskBatch(x, mf, batch_args, x_steps=steps)),
+        ("tfpath IG + IDGI", "IG / Guided IG",
+         lambda: ig.GetMaskBatch(x, mf, batch_args, x_steps=steps, integrator="idgi")),
+        ("tfpath Guided IG", "IG / Guided IG",
+         lambda: gig.GetMaskBatch(x, mf, batch_args, x_steps=steps)),
+        ("tfpath Guided IG + IDGI", "IG / Guided IG",
+         lambda: gig.GetMaskBatch(x, mf, batch_args, x_steps=steps, integrator="idgi")),
+        (f"tfpath EG ({steps} samples)", "EG",
+         lambda: eg.GetMaskBatch(x, mf, batch_args, references=pool, nsamples=steps, seed=0)),
+        (f"tfpath LPI (m={m}, k=1)", "LPI",
+         lambda: lpi.GetMaskBatch(x, mf, batch_args, seed=0)),
+    ]
+    results = {}
+    for name, kind, fn in rows:
+        results[name] = (timed(fn, args.repeats), kind)
 
     cmf = keras_style_call_model_function(model)
-    results["PAIR IG (batch_size=steps)"] = timed(lambda: [
+    results["PAIR IG (batch_size=steps)"] = (timed(lambda: [
         pair.IntegratedGradients().GetMask(x[i], cmf, {"class_idx": int(classes[i])},
-                                           x_steps=args.steps, batch_size=args.steps)
-        for i in range(args.images)], args.repeats)
+                                           x_steps=steps, batch_size=steps)
+        for i in range(args.images)], args.repeats), "IG / Guided IG")
     if not args.skip_pair_guided:
         with numpy2_shim_for_pair_guided_ig():
-            results["PAIR Guided IG (NumPy shim)"] = timed(lambda: [
+            results["PAIR Guided IG (NumPy shim)"] = (timed(lambda: [
                 pair.GuidedIG().GetMask(x[i], cmf, {"class_idx": int(classes[i])},
-                                        x_steps=args.steps)
-                for i in range(args.images)], 1)
+                                        x_steps=steps)
+                for i in range(args.images)], 1), "IG / Guided IG")
+    try:
+        shap_eg = shap_expected_gradients(model, pool, steps)
+        results[f"shap.GradientExplainer ({steps} samples)"] = (
+            timed(lambda: shap_eg(x, classes), args.repeats), "EG")
+        shap_note = None
+    except ImportError as e:
+        shap_note = f"shap.GradientExplainer skipped: shap is not installed ({e})"
 
-    limit = results["limit: one batched gradient over all points"]
-    print(f"{args.images} images × {args.steps} steps = {n_points} points, small CNN "
-          f"(28×28×1), {tf.config.threading.get_intra_op_parallelism_threads() or 'all'} "
-          f"intra-op threads, {os.cpu_count()} cores")
-    print(f"{'method':45s} {'seconds':>9s} {'× limit':>9s}")
-    for name, seconds in results.items():
-        print(f"{name:45s} {seconds:9.3f} {seconds / limit:9.2f}")
-    return results
+    print(f"{args.images} images (28×28×1), small CNN; {steps} steps / samples per image; "
+          f"{tf.config.threading.get_intra_op_parallelism_threads() or 'all'} intra-op "
+          f"threads, {os.cpu_count()} cores; fastest of {args.repeats}")
+    print(f"LocalDistribution.fit on {len(split.x_train)} images (10 neighbourhoods, m={m}): "
+          f"{fit_seconds:.2f} s")
+    print(f"{'limit':16s} {'points':>7s} {'seconds':>9s}  fastest chunking")
+    counts = {"IG / Guided IG": len(ig_points), "EG": len(eg_points), "LPI": len(lpi_points)}
+    for kind, (seconds, how) in limits.items():
+        print(f"{kind:16s} {counts[kind]:7d} {seconds:9.3f}  {how}")
+    print(f"{'method':40s} {'seconds':>9s} {'× limit':>9s}")
+    for name, (seconds, kind) in results.items():
+        print(f"{name:40s} {seconds:9.3f} {seconds / limits[kind][0]:9.2f}")
+    if shap_note:
+        print(shap_note)
+    return {"limits": limits, "results": results, "fit_seconds": fit_seconds}
 
 
 if __name__ == "__main__":

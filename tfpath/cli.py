@@ -2,7 +2,7 @@
 
 ::
 
-    tfpath explain --model M.keras --image I.png --method ig|blur-ig|guided-ig [--idgi]
+    tfpath explain --model M.keras --image I.png --method ig|blur-ig|guided-ig|agi [--idgi]
                    [--class N] [--steps N] [--target logit|probability] --out heat.png
     tfpath demo [--out DIR] [--quick]
 
@@ -26,9 +26,11 @@ import sys
 import time
 from pathlib import Path
 
-METHODS = {"ig": "IntegratedGradients", "blur-ig": "BlurIG", "guided-ig": "GuidedIG"}
-# The keyword that sets the number of path steps, and PAIR's default, per method.
-STEP_ARGS = {"ig": ("x_steps", 25), "blur-ig": ("steps", 100), "guided-ig": ("x_steps", 200)}
+from tfpath.methods.registry import METHODS as _REGISTRY
+
+# the path methods that need nothing beyond a model and an image
+METHODS = {key: info for key, info in _REGISTRY.items()
+           if info.steps_argument is not None and not info.needs}
 TARGETS = ("logit", "probability")
 EXIT_USAGE = 2
 
@@ -168,13 +170,10 @@ def explain(args):
         raise CLIError("--class", f"{class_idx} is out of range; the model has {num_classes} "
                                   f"classes (valid: 0..{num_classes - 1})")
 
-    kwargs = {}
-    step_key, step_default = STEP_ARGS[args.method]
-    steps = args.steps if args.steps is not None else step_default
-    kwargs[step_key] = steps
-    if args.idgi:
-        kwargs["integrator"] = "idgi"
-    method = getattr(tfpath, METHODS[args.method])()
+    info = METHODS[args.method]
+    kwargs = info.kwargs(idgi=args.idgi, steps=args.steps)
+    steps = kwargs[info.steps_argument]
+    method = info.build()
     start = time.perf_counter()
     try:
         details = method.GetMaskWithDetails(x, mf, {"class_idx": class_idx}, **kwargs)
@@ -186,8 +185,7 @@ def explain(args):
     if args.save_mask:
         np.save(args.save_mask, details.mask)
     delta = float(details.convergence_delta)
-    name = {"ig": "Integrated Gradients", "blur-ig": "Blur IG",
-            "guided-ig": "Guided IG"}[args.method]
+    name = info.title
     integrator = "IDGI" if args.idgi else "PAIR rule"
     chosen = "predicted" if args.class_idx is None else f"given; predicted {predicted}"
     print(f"method: {name} ({integrator}, {steps} steps), target: {target}")
@@ -257,7 +255,8 @@ def build_parser():
     ex.add_argument("--class", dest="class_idx", type=int, default=None,
                     help="class to explain (default: the predicted class)")
     ex.add_argument("--steps", type=int, default=None,
-                    help="path steps (default: PAIR's: ig 25, blur-ig 100, guided-ig 200)")
+                    help="path steps (default: " + ", ".join(
+                        f"{k} {m.default_steps}" for k, m in sorted(METHODS.items())) + ")")
     ex.add_argument("--target", choices=TARGETS, default=None,
                     help="explain the logit or the probability of the class (default: logit, "
                          "or probability for models ending in a softmax)")

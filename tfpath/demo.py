@@ -2,8 +2,10 @@
 
 :func:`run_demo` trains (once; cached by :func:`tfpath.zoo.digits_cnn` in the user's cache
 directory, ``$TFPATH_CACHE`` or ``~/.cache/tfpath``) a small CNN on scikit-learn's 8×8 digits
-resized to 16×16, explains a few test digits with Gradient, Integrated Gradients, Blur IG and
-Guided IG — each path method with its PAIR rule and with IDGI — and writes
+resized to 16×16, explains a few test digits with every method of
+:mod:`tfpath.methods.registry` (Gradient, Integrated Gradients, Blur IG, Guided IG, Expected
+Gradients from the training digits, LPI on a local distribution fitted to them, AGI), each path
+method with its default integrator and with IDGI, and writes
 
 * ``methods_gallery.png``: magnitudes (PAIR's grayscale visualisation), one column per method,
   with each cell's convergence delta;
@@ -22,21 +24,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-# (title, class name in tfpath, kwargs in full mode, kwargs in quick mode). Full mode uses PAIR's
-# default steps (IG 25, Blur IG 100, Guided IG 200); quick mode fewer, for tests and smoke runs.
-_METHODS = (
-    ("Gradient", "GradientSaliency", {}, {}),
-    ("IG", "IntegratedGradients", {"x_steps": 25}, {"x_steps": 16}),
-    ("IG + IDGI", "IntegratedGradients", {"x_steps": 25, "integrator": "idgi"},
-     {"x_steps": 16, "integrator": "idgi"}),
-    ("Blur IG", "BlurIG", {"steps": 100}, {"steps": 32}),
-    ("Blur IG + IDGI", "BlurIG", {"steps": 100, "integrator": "idgi"},
-     {"steps": 32, "integrator": "idgi"}),
-    ("Guided IG", "GuidedIG", {"x_steps": 200}, {"x_steps": 32}),
-    ("Guided IG + IDGI", "GuidedIG", {"x_steps": 200, "integrator": "idgi"},
-     {"x_steps": 32, "integrator": "idgi"}),
-)
 
 TABLE_COLUMNS = ("method", "integrator", "steps", "mean |delta|", "max |delta|",
                  "mean rel |delta|", "first call s", "warm s", "ms/image")
@@ -116,12 +103,13 @@ def _uncertainty_gallery_fn():
 
 
 def run_demo(out_dir, quick: bool = False, progress: bool = True) -> dict:
-    """Compares Gradient, IG, Blur IG and Guided IG, with and without IDGI, on a digits CNN.
+    """Compares tfpath's methods, with and without IDGI, on a digits CNN.
 
     Args:
       out_dir: directory for the PNG galleries and the tables (created if missing).
-      quick: 3 digits and fewer path steps (IG 16, Blur IG 32, Guided IG 32) instead of 6 digits
-        and PAIR's defaults (IG 25, Blur IG 100, Guided IG 200); for tests and smoke runs.
+      quick: 3 digits and each method's ``quick_steps`` (IG 16, Blur IG 32, Guided IG 32, EG 16
+        samples, AGI 10 steps) instead of 6 digits and the defaults (IG 25, Blur IG 100, Guided
+        IG 200, EG 128, AGI 20); for tests and smoke runs.
       progress: print progress lines to stderr.
 
     Returns:
@@ -136,6 +124,7 @@ def run_demo(out_dir, quick: bool = False, progress: bool = True) -> dict:
     """
     import tfpath
     from tfpath import viz, zoo
+    from tfpath.methods import registry
 
     if not isinstance(out_dir, (str, Path)):
         raise TypeError(f"out_dir: expected a directory path, received {type(out_dir).__name__}")
@@ -160,11 +149,19 @@ def run_demo(out_dir, quick: bool = False, progress: bool = True) -> dict:
     mf = tfpath.ModelFunction(model, target="logit")
     args = {"class_idx": classes}
 
+    _log(progress, "[demo] LPI's local distribution: 10 neighbourhoods of the training logits, "
+                   "20 references each ...")
+    resources = {"references": split.x_train,
+                 "distribution": tfpath.LocalDistribution.fit(model, split.x_train, 10, 20,
+                                                              seed=0)}
+    runs = [(info, idgi) for info in registry.METHODS.values()
+            for idgi in ((False, True) if info.idgi else (False,))]
     rows, masks, notes = [], {}, {}
-    for k, (title, cls_name, full_kw, quick_kw) in enumerate(_METHODS, start=1):
-        kwargs = dict(quick_kw if quick else full_kw)
-        method = getattr(tfpath, cls_name)()
-        _log(progress, f"[demo] {k}/{len(_METHODS)} {title} ...")
+    for k, (info, idgi) in enumerate(runs, start=1):
+        title = info.title + (" + IDGI" if idgi else "")
+        kwargs = info.kwargs(quick=quick, idgi=idgi, seed=0, **resources)
+        method = info.build(**resources)
+        _log(progress, f"[demo] {k}/{len(runs)} {title} ...")
         t = time.perf_counter()
         details = method.GetMaskBatchWithDetails(x, mf, args, **kwargs)
         first = time.perf_counter() - t
@@ -172,7 +169,7 @@ def run_demo(out_dir, quick: bool = False, progress: bool = True) -> dict:
         method.GetMaskBatch(x, mf, args, **kwargs)          # warm: no tracing
         warm = time.perf_counter() - t
         masks[title] = details.mask
-        steps = kwargs.get("x_steps", kwargs.get("steps"))
+        steps = kwargs.get(info.steps_argument) if info.steps_argument else None
         row = {"method": title,
                "integrator": kwargs.get("integrator", "-" if steps is None else "default"),
                "steps": steps}

@@ -36,7 +36,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from tfpath.core import keras_utils, validation
+from tfpath.core import keras_utils, memo, validation
 from tfpath.core.progress import Progress
 from tfpath.protocols import BaselineSet
 
@@ -48,11 +48,16 @@ def logits_of(model):
 
     Keras models ending in a softmax give their pre-softmax logits
     (:func:`tfpath.core.keras_utils.logits_function`); a :class:`tfpath.ModelFunction` gives its
-    logits (its model's pre-softmax logits if it explains probabilities).
+    logits (its model's pre-softmax logits if it explains probabilities). The compiled function
+    is built once per model.
 
     Raises:
       TypeError: ``model`` is not callable. ValueError: a model whose logits cannot be read.
     """
+    return memo.memoized(model, "local_distribution", "logits", lambda: _logits_of(model))
+
+
+def _logits_of(model):
     from tfpath.core.model_function import ModelFunction
     if isinstance(model, ModelFunction):
         if model.output_kind == "logits":

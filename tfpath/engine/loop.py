@@ -2,8 +2,9 @@
 
 A *row* is one (input, baseline) pair: ``x [B, ...]`` with a :class:`~tfpath.protocols.
 BaselineSet` of M weighted baselines per input gives ``B·M`` rows (rows of weight 0 are
-skipped). Rows are cut into groups of ``G`` rows; each group runs, inside one ``tf.function``,
-a ``tf.while_loop`` over chunks of ``T`` path nodes (``T·G ≤ batch_size``):
+skipped). One ``tf.function`` call runs everything: an outer ``tf.while_loop`` over groups of
+``G`` rows (the inputs and the baseline pool are gathered per group inside the graph), and, for
+each group, an inner ``tf.while_loop`` over chunks of ``T`` path nodes (``T·G ≤ batch_size``):
 
 1. the path produces the points (and tangents) of ``T`` nodes of the ``G`` rows,
    ``[T, G, ...]``, from per-row node parameters ``[T, G]`` (α may differ per row);
@@ -50,6 +51,7 @@ class LoopKey:
     path: Any
     integrator: Any
     evaluator: Any
+    group_rows: int
     chunk_nodes: int
     uses_class: bool
     first_from_nodes: bool
@@ -94,15 +96,13 @@ def _tile(t, times):
                       tf.concat([[times * tf.shape(t)[0]], tf.shape(t)[1:]], 0))
 
 
-def _run(key: LoopKey, evaluator, x_in, row_input, row_global, baseline, weight, params,
-         node_weights, class_rows, context):
+def _run_group(key: LoopKey, evaluator, rows: Rows, params, node_weights):
+    """One group of ``G`` rows: the node loop. Returns the rows' (unweighted) attributions and
+    residuals, F along the path ``[K, G]``, F at both ends ``[G]`` and the final point."""
     path, integrator = key.path, key.integrator
-    n_inputs = tf.shape(x_in)[0]
-    x_rows = tf.gather(x_in, row_input)
-    g = tf.shape(x_rows)[0]
-    rows = Rows(x_rows, baseline, class_rows, row_global, context)
+    g = tf.shape(rows.x)[0]
     state = path.init(rows)
-    acc = integrator.init(x_rows)
+    acc = integrator.init(rows.x)
     k = tf.shape(params)[0]
     t_max = key.chunk_nodes
     n_chunks = (k + t_max - 1) // t_max
@@ -146,17 +146,68 @@ def _run(key: LoopKey, evaluator, x_in, row_input, row_global, baseline, weight,
         f_end = values[-1] if key.last_from_nodes else evaluator.values(end, rows)
     sign = tf.constant(-1.0 if path.reverse else 1.0, tf.float64)
     attr_rows, residual_rows = integrator.result(acc, f_start, f_end, sign)
-    w = tf.cast(weight, tf.float64)
-    shape_w = tf.concat([[g], tf.ones([tf.rank(attr_rows) - 1], tf.int32)], 0)
-    attr = tf.math.unsorted_segment_sum(attr_rows * tf.reshape(w, shape_w), row_input, n_inputs)
-    residual = tf.math.unsorted_segment_sum(residual_rows * w, row_input, n_inputs)
-    out = {"attribution": attr, "residual": residual}
+    return attr_rows, residual_rows, values, f_start, f_end, end
+
+
+def _run(key: LoopKey, evaluator, x, pool, row_input, row_pool, row_weight, params,
+         node_weights, class_idx, input_context, row_context):
+    """All groups of rows in one compiled call: an outer loop over groups of ``G`` rows (rows
+    padded to a multiple of G with weight 0), each running the node loop of
+    :func:`_run_group`; rows' attributions are summed into their inputs with their weights."""
+    n_inputs = tf.shape(x)[0]
+    group = key.group_rows
+    n_groups = tf.shape(row_input)[0] // group
+    feature_shape = tf.shape(x)[1:]
+    tas = {"values": tf.TensorArray(tf.float32, size=n_groups, infer_shape=False,
+                                    element_shape=tf.TensorShape([None, None]))}
     if key.need_ends:
-        out["f_start"], out["f_end"] = f_start, f_end
-    if key.keep_values:
-        out["values"] = values
+        for name in ("f_start", "f_end"):
+            tas[name] = tf.TensorArray(tf.float32, size=n_groups)
     if key.keep_end:
-        out["end"] = end
+        tas["end"] = tf.TensorArray(tf.float32, size=n_groups, infer_shape=False,
+                                    element_shape=tf.TensorShape([None]).concatenate(
+                                        x.shape[1:]))
+
+    def body(gi, attr, residual, tas):
+        sl = slice(gi * group, (gi + 1) * group)
+        r_input = row_input[sl]
+        context = {name: tf.gather(v, r_input) for name, v in input_context.items()}
+        context.update({name: v[sl] for name, v in row_context.items()})
+        rows = Rows(tf.gather(x, r_input), tf.gather(pool, row_pool[sl]),
+                    None if class_idx is None else tf.gather(class_idx, r_input), r_input,
+                    context)
+        attr_rows, residual_rows, values, f_start, f_end, end = _run_group(
+            key, evaluator, rows, params[:, sl], node_weights[:, sl])
+        w = tf.cast(row_weight[sl], tf.float64)
+        shape_w = tf.concat([[group], tf.ones_like(feature_shape)], 0)
+        attr = attr + tf.math.unsorted_segment_sum(attr_rows * tf.reshape(w, shape_w), r_input,
+                                                   n_inputs)
+        residual = residual + tf.math.unsorted_segment_sum(residual_rows * w, r_input, n_inputs)
+        attr.set_shape(x.shape)
+        residual.set_shape(x.shape[:1])
+        tas = dict(tas)
+        if key.keep_values:
+            tas["values"] = tas["values"].write(gi, values)
+        if key.need_ends:
+            tas["f_start"] = tas["f_start"].write(gi, tf.cast(f_start, tf.float32))
+            tas["f_end"] = tas["f_end"].write(gi, tf.cast(f_end, tf.float32))
+        if key.keep_end:
+            tas["end"] = tas["end"].write(gi, end)
+        return gi + 1, attr, residual, tas
+
+    _, attr, residual, tas = tf.while_loop(
+        lambda gi, *_: gi < n_groups, body,
+        (tf.constant(0), tf.zeros(tf.shape(x), tf.float64), tf.zeros([n_inputs], tf.float64),
+         tas), parallel_iterations=1)
+    out = {"attribution": attr, "residual": residual}
+    if key.keep_values:                             # [n_groups, K, G] -> [R, K]
+        out["values"] = tf.reshape(tf.transpose(tas["values"].stack(), [0, 2, 1]),
+                                   [n_groups * group, -1])
+    if key.need_ends:
+        out["f_start"] = tf.reshape(tas["f_start"].stack(), [-1])
+        out["f_end"] = tf.reshape(tas["f_end"].stack(), [-1])
+    if key.keep_end:
+        out["end"] = tas["end"].concat()
     return out
 
 
@@ -208,7 +259,6 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
     keep = np.flatnonzero(weights.reshape(-1) != 0)               # rows, input-major
     if keep.size == 0:
         raise ValueError("baseline_weights: every baseline has weight 0; nothing to integrate")
-    row_input_all = keep // m
     k = schedule.nodes
     group, n_groups = _groups(len(keep), per_call)
     if path.adaptive:                          # an adaptive path steps all rows together
@@ -218,69 +268,52 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
         chunk = -(-k // (-(-k // chunk)))                         # balanced chunks
     need_ends = details or integrator.needs_ends
     uses_class = class_idx is not None and evaluator.uses_class
-    key = LoopKey(path, integrator, evaluator.config, chunk, uses_class,
+    key = LoopKey(path, integrator, evaluator.config, group, chunk, uses_class,
                   schedule.includes_first, schedule.includes_last, need_ends,
                   keep_values=details, keep_end=details and path.adaptive)
     fn = _compiled(evaluator, key)
+    padded = np.concatenate([keep, np.full(n_groups * group - len(keep), keep[-1])])
+    row_weight = weights.reshape(-1)[padded].copy()
+    row_weight[len(keep):] = 0.0                  # padding rows: one shape, one trace
     params = np.asarray(schedule.params, np.float64)
     node_weights = np.asarray(schedule.weights, np.float64)
-    pool = np.asarray(baselines.pool, np.float32)
-    flat_index = baselines.index.reshape(-1)
-    row_context = {name: np.asarray(v).reshape((n_inputs * m,) + np.shape(v)[2:])
-                   for name, v in baselines.context.items()}
-    input_context = dict(context or {})
-
-    attribution = np.zeros(x.shape, np.float64)
-    residual = np.zeros(n_inputs, np.float64)
-    f_start = np.full(n_inputs * m, np.nan)
-    f_end = np.full(n_inputs * m, np.nan)
-    path_values = np.full((n_inputs * m, k), np.nan) if details else None
-    path_end = np.full((n_inputs * m,) + x.shape[1:], np.nan, np.float32) if key.keep_end \
-        else None
-    for gi in range(n_groups):
-        rows = keep[gi * group:(gi + 1) * group]
-        real = len(rows)
-        if real < group:                       # pad with weight-0 copies: one shape, one trace
-            rows = np.concatenate([rows, np.full(group - real, rows[-1])])
-        r_input = row_input_all[gi * group:gi * group + real]
-        r_input = np.concatenate([r_input, np.full(group - real, r_input[-1])])
-        first = int(r_input[0])
-        w = weights.reshape(-1)[rows].copy()
-        w[real:] = 0.0
-        p = params[:, rows] if schedule.per_row else np.repeat(params[:, None], group, 1)
-        nw = node_weights[:, rows] if schedule.per_row else np.repeat(node_weights[:, None],
-                                                                      group, 1)
-        ctx = {name: tf.constant(v[r_input]) for name, v in input_context.items()}
-        ctx.update({name: tf.constant(v[rows]) for name, v in row_context.items()})
-        c = tf.constant(class_idx[r_input], tf.int32) if uses_class else None
-        try:
-            out = fn(tf.constant(x[first:int(r_input[-1]) + 1]),
-                     tf.constant(r_input - first, tf.int32), tf.constant(r_input, tf.int32),
-                     tf.constant(pool[flat_index[rows]]), tf.constant(w), tf.constant(p),
-                     tf.constant(nw), c, ctx)
-        except (tf.errors.OpError, ValueError, TypeError):
-            evaluator.raise_pending()
-            raise
-        span = slice(first, int(r_input[-1]) + 1)
-        attribution[span] += out["attribution"].numpy()
-        residual[span] += out["residual"].numpy()
-        rows, sl = rows[:real], slice(0, real)
-        if need_ends:
-            f_start[rows] = out["f_start"].numpy()[sl]
-            f_end[rows] = out["f_end"].numpy()[sl]
-        if details:
-            path_values[rows] = out["values"].numpy()[:, sl].T
-        if key.keep_end:
-            path_end[rows] = out["end"].numpy()[sl]
+    if schedule.per_row:
+        params, node_weights = params[:, padded], node_weights[:, padded]
+    else:
+        params = np.repeat(params[:, None], len(padded), 1)
+        node_weights = np.repeat(node_weights[:, None], len(padded), 1)
+    row_context = {name: tf.constant(np.asarray(v).reshape((n_inputs * m,) + np.shape(v)[2:])
+                                     [padded]) for name, v in baselines.context.items()}
+    input_context = {name: tf.constant(v) for name, v in (context or {}).items()}
+    try:
+        out = fn(tf.constant(x), tf.constant(np.asarray(baselines.pool, np.float32)),
+                 tf.constant(padded // m, tf.int32),
+                 tf.constant(baselines.index.reshape(-1)[padded], tf.int32),
+                 tf.constant(row_weight), tf.constant(params), tf.constant(node_weights),
+                 tf.constant(class_idx, tf.int32) if uses_class else None, input_context,
+                 row_context)
+    except (tf.errors.OpError, ValueError, TypeError):
+        evaluator.raise_pending()
+        raise
+    attribution = out["attribution"].numpy()
+    residual = out["residual"].numpy()
+    real = len(keep)
     result = PathResult(attribution, residual, weights)
+
+    def per_row(values, shape=()):
+        full = np.full((n_inputs * m,) + shape, np.nan, values.dtype)
+        full[keep] = values[:real]
+        return full.reshape((n_inputs, m) + shape)
+
     if need_ends:
-        f_start, f_end = f_start.reshape(n_inputs, m), f_end.reshape(n_inputs, m)
+        f_start = per_row(out["f_start"].numpy().astype(np.float64))
+        f_end = per_row(out["f_end"].numpy().astype(np.float64))
         base, inp = (f_end, f_start) if path.reverse else (f_start, f_end)
         result.baseline_values, result.input_values = base, inp
     if details:
-        result.path_values = path_values.reshape(n_inputs, m, k)
-    if path_end is not None:
-        result.path_end = path_end.reshape((n_inputs, m) + x.shape[1:])
+        result.path_values = per_row(out["values"].numpy().astype(np.float64), (k,))
+    if key.keep_end:
+        result.path_end = per_row(out["end"].numpy(), x.shape[1:])
     return result
 
 

@@ -1,7 +1,7 @@
 """One table of tfpath's methods, shared by the command line and the demo.
 
-It names classes (strings) rather than importing them, so reading it costs no TensorFlow
-import: the CLI can list methods and check arguments before loading anything heavy.
+It names classes (strings) and resolves them only when a method is built, so the table itself
+imports nothing.
 """
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ class MethodInfo:
       default_steps: PAIR's (or the paper's) default for it.
       quick_steps: fewer steps for quick runs (tests, ``--quick``).
       idgi: IDGI applies (``integrator="idgi"``).
-      needs: extra data the method needs beyond a model and an input (e.g. ``"references"``).
+      init_needs: data the constructor takes (LPI's ``"distribution"``).
+      call_needs: data ``GetMask`` takes beyond a model and an input (EG's ``"references"``).
+      seeded: the method draws random numbers and takes ``seed=``.
     """
 
     key: str
@@ -31,16 +33,29 @@ class MethodInfo:
     default_steps: Optional[int] = None
     quick_steps: Optional[int] = None
     idgi: bool = True
-    needs: tuple = field(default=())
+    init_needs: tuple = field(default=())
+    call_needs: tuple = field(default=())
+    seeded: bool = False
 
-    def load(self):
-        """The method class (imports tfpath)."""
+    @property
+    def needs(self) -> tuple:
+        """Everything the method needs beyond a model and an input."""
+        return self.init_needs + self.call_needs
+
+    def build(self, **resources):
+        """An instance of the method (imports tfpath); ``resources`` supply its init needs."""
         import tfpath
-        return getattr(tfpath, self.class_name)
+        missing = [n for n in self.needs if n not in resources]
+        if missing:
+            raise ValueError(f"{self.key}: needs {', '.join(missing)}")
+        return getattr(tfpath, self.class_name)(*(resources[n] for n in self.init_needs))
 
-    def kwargs(self, quick: bool = False, idgi: bool = False, steps: Optional[int] = None):
-        """GetMask keywords for a run: its steps and integrator."""
-        out = {}
+    def kwargs(self, quick: bool = False, idgi: bool = False, steps: Optional[int] = None,
+               seed: Optional[int] = None, **resources):
+        """GetMask keywords for a run: its steps, integrator, seed and call needs."""
+        out = {n: resources[n] for n in self.call_needs if n in resources}
+        if self.seeded and seed is not None:
+            out["seed"] = seed
         if self.steps_argument is not None:
             out[self.steps_argument] = steps or (self.quick_steps if quick else self.default_steps)
         if idgi:
@@ -53,8 +68,10 @@ METHODS: Mapping[str, MethodInfo] = {m.key: m for m in (
     MethodInfo("ig", "IG", "IntegratedGradients", "x_steps", 25, 16),
     MethodInfo("blur-ig", "Blur IG", "BlurIG", "steps", 100, 32),
     MethodInfo("guided-ig", "Guided IG", "GuidedIG", "x_steps", 200, 32),
-    MethodInfo("agi", "AGI", "AGI", "steps", 20, 10),
-    MethodInfo("eg", "EG", "ExpectedGradients", "nsamples", 128, 16, needs=("references",)),
+    MethodInfo("eg", "EG", "ExpectedGradients", "nsamples", 128, 16,
+               call_needs=("references",), seeded=True),
+    MethodInfo("lpi", "LPI", "LPI", "k", 1, 1, init_needs=("distribution",), seeded=True),
+    MethodInfo("agi", "AGI", "AGI", "steps", 20, 10, seeded=True),
 )}
 
 
