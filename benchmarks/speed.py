@@ -17,7 +17,9 @@ same run. Peers:
   number of samples, if shap is installed (``pip install shap``).
 
 Each time is the fastest of ``--repeats`` runs after one warm-up run (tracing excluded; the
-minimum is the least noisy estimate on a shared machine).
+minimum is the least noisy estimate on a shared machine). A method's runs alternate with runs
+of its limit (the fastest chunking found first), so that both see the same machine; the ratio
+is of their minima.
 
     python benchmarks/speed.py [--images 16] [--steps 128] [--repeats 5]
 """
@@ -55,17 +57,30 @@ def timed(fn, repeats):
     return min(times)
 
 
+def interleaved(fn, reference, repeats):
+    """Fastest times of ``fn`` and ``reference``, their runs alternating."""
+    fn(), reference()
+    ours, theirs = [], []
+    for _ in range(repeats):
+        for f, times in ((fn, ours), (reference, theirs)):
+            start = time.perf_counter()
+            f()
+            times.append(time.perf_counter() - start)
+    return min(ours), min(theirs)
+
+
 def limit(mf, points, classes, chunks, repeats):
-    """The fastest chunking of ``mf.value_and_gradient`` over ``points``: (seconds, how)."""
+    """The fastest chunking of ``mf.value_and_gradient`` over ``points``:
+    ``(seconds, how, fn)`` with ``fn`` the fastest variant."""
     points = tf.constant(points)
     classes = tf.constant(classes, tf.int32)
     n = int(points.shape[0])
     step = tf.function(mf.value_and_gradient)
-    best = (np.inf, None)
+    best = (np.inf, None, None)
     for chunk in sorted({min(c, n) for c in chunks}):
         pieces = [(points[s:s + chunk], classes[s:s + chunk]) for s in range(0, n, chunk)]
 
-        def python_loop():
+        def python_loop(pieces=pieces):
             return [step(p, c)[1].numpy() for p, c in pieces]
 
         @tf.function
@@ -78,10 +93,10 @@ def limit(mf, points, classes, chunks, repeats):
                                  (0, tf.zeros(points.shape[1:])))[1]
 
         for name, fn in (("python loop", python_loop),
-                         ("while_loop", lambda: graph_loop().numpy())):
+                         ("while_loop", lambda graph_loop=graph_loop: graph_loop().numpy())):
             seconds = timed(fn, repeats)
             if seconds < best[0]:
-                best = (seconds, f"{name}, chunks of {chunk}")
+                best = (seconds, f"{name}, chunks of {chunk}", fn)
     return best
 
 
@@ -164,23 +179,25 @@ def main(argv=None):
     ]
     results = {}
     for name, kind, fn in rows:
-        results[name] = (timed(fn, args.repeats), kind)
+        results[name] = interleaved(fn, limits[kind][2], args.repeats) + (kind,)
 
     cmf = keras_style_call_model_function(model)
-    results["PAIR IG (batch_size=steps)"] = (timed(lambda: [
+    results["PAIR IG (batch_size=steps)"] = interleaved(lambda: [
         pair.IntegratedGradients().GetMask(x[i], cmf, {"class_idx": int(classes[i])},
                                            x_steps=steps, batch_size=steps)
-        for i in range(args.images)], args.repeats), "IG / Guided IG")
+        for i in range(args.images)], limits["IG / Guided IG"][2], args.repeats) + (
+        "IG / Guided IG",)
     if not args.skip_pair_guided:
         with numpy2_shim_for_pair_guided_ig():
-            results["PAIR Guided IG (NumPy shim)"] = (timed(lambda: [
+            results["PAIR Guided IG (NumPy shim)"] = interleaved(lambda: [
                 pair.GuidedIG().GetMask(x[i], cmf, {"class_idx": int(classes[i])},
                                         x_steps=steps)
-                for i in range(args.images)], 1), "IG / Guided IG")
+                for i in range(args.images)], limits["IG / Guided IG"][2], 1) + (
+                "IG / Guided IG",)
     try:
         shap_eg = shap_expected_gradients(model, pool, steps)
-        results[f"shap.GradientExplainer ({steps} samples)"] = (
-            timed(lambda: shap_eg(x, classes), args.repeats), "EG")
+        results[f"shap.GradientExplainer ({steps} samples)"] = interleaved(
+            lambda: shap_eg(x, classes), limits["EG"][2], args.repeats) + ("EG",)
         shap_note = None
     except ImportError as e:
         shap_note = f"shap.GradientExplainer skipped: shap is not installed ({e})"
@@ -192,14 +209,17 @@ def main(argv=None):
           f"{fit_seconds:.2f} s")
     print(f"{'limit':16s} {'points':>7s} {'seconds':>9s}  fastest chunking")
     counts = {"IG / Guided IG": len(ig_points), "EG": len(eg_points), "LPI": len(lpi_points)}
-    for kind, (seconds, how) in limits.items():
+    for kind, (seconds, how, _) in limits.items():
         print(f"{kind:16s} {counts[kind]:7d} {seconds:9.3f}  {how}")
-    print(f"{'method':40s} {'seconds':>9s} {'× limit':>9s}")
-    for name, (seconds, kind) in results.items():
-        print(f"{name:40s} {seconds:9.3f} {seconds / limits[kind][0]:9.2f}")
+    print(f"{'method':40s} {'seconds':>9s} {'limit s':>9s} {'× limit':>9s}")
+    ratios = {}
+    for name, (seconds, limit_seconds, kind) in results.items():
+        ratios[name] = seconds / limit_seconds
+        print(f"{name:40s} {seconds:9.3f} {limit_seconds:9.3f} {ratios[name]:9.2f}")
     if shap_note:
         print(shap_note)
-    return {"limits": limits, "results": results, "fit_seconds": fit_seconds}
+    return {"limits": {k: v[:2] for k, v in limits.items()}, "results": results,
+            "ratios": ratios, "fit_seconds": fit_seconds, "counts": counts}
 
 
 if __name__ == "__main__":

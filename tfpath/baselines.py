@@ -315,16 +315,19 @@ class LocalReferences:
         ``"sampled"`` (m references drawn from Categorical(p), equal weights: the text's
         "sampling from clusters using the corresponding densities").
       seed: seed of ``"sampled"``'s private generator.
+      logits: the inputs' logits, if already computed.
     """
 
     distribution: object
     model: object = None
     mode: str = "weighted"
     seed: Optional[int] = None
+    logits: Optional[np.ndarray] = None
 
     def resolve(self, x, model_function=None) -> BaselineSet:
-        return self.distribution.baseline_set(x, self.model or model_function, self.mode,
-                                              np.random.default_rng(self.seed))
+        model = self.model if self.model is not None else model_function
+        return self.distribution.baseline_set(x, model, self.mode,
+                                              np.random.default_rng(self.seed), self.logits)
 
 
 @dataclass(frozen=True, eq=False)

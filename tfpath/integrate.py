@@ -100,11 +100,15 @@ def rule_points(rule: str, grid, steps: int):
 
 # ---------------------------------------------------------------------------------- helpers
 def _sum_features(t, start_axis):
+    if t.shape.rank is not None:                       # static axes: no shape ops at run time
+        return tf.reduce_sum(t, axis=list(range(start_axis, t.shape.rank)))
     return tf.reduce_sum(t, axis=tf.range(start_axis, tf.rank(t)))
 
 
 def _expand_to(v, like):
     """Reshapes ``v`` of shape [..] (leading dims of ``like``) to broadcast against ``like``."""
+    if v.shape.rank is not None and like.shape.rank is not None:
+        return v[(...,) + (None,) * (like.shape.rank - v.shape.rank)]
     extra = tf.rank(like) - tf.rank(v)
     return tf.reshape(v, tf.concat([tf.shape(v), tf.ones([extra], tf.int32)], 0))
 
@@ -252,12 +256,14 @@ class IDGI:
 
     def init(self, x):
         g = tf.shape(x)[0]
+        if self.segments == "whole":
+            return {"attr": tf.zeros(tf.shape(x), tf.float64),
+                    "zero_share": tf.zeros([g], tf.float64)}
         return {"attr": tf.zeros(tf.shape(x), tf.float64),
                 "u_prev": tf.zeros(tf.shape(x), tf.float64),
                 "zero_prev": tf.zeros([g], tf.bool),
                 "f_prev": tf.zeros([g], tf.float64),
                 "started": tf.constant(False),
-                "zero_share": tf.zeros([g], tf.float64),
                 "residual": tf.zeros([g], tf.float64)}
 
     def update(self, state, grads, values, moves, weights):

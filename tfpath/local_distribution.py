@@ -208,12 +208,14 @@ class LocalDistribution:
         s = slice(self.offsets[i], self.offsets[i + 1])
         return self.references[s], self.densities[s]
 
-    def assign(self, x, model=None) -> np.ndarray:
+    def assign(self, x, model=None, logits=None) -> np.ndarray:
         """The neighbourhood of each input: the nearest centroid to its logits.
 
         Args:
           x: inputs ``[B, ...]`` (the references' shape).
           model: the model whose logits are used (default: the fitted one).
+          logits: the inputs' logits ``[B, C]`` if already computed (then ``model`` is not
+            called).
 
         Returns:
           int ``[B]``.
@@ -223,7 +225,7 @@ class LocalDistribution:
             distribution was fitted for.
         """
         model = self.model if model is None else model
-        if model is None:
+        if model is None and logits is None:
             raise ValueError("model: this LocalDistribution was loaded without a model; pass "
                              "the model that gives the logits (LocalDistribution.load(path, "
                              "model=...) or LPI(distribution, model=...))")
@@ -231,19 +233,22 @@ class LocalDistribution:
             raise ValueError(f"x_value: the distribution's references have shape "
                              f"{self.references.shape[1:]}, received inputs of shape "
                              f"{x.shape[1:]}")
-        logits = _batched(logits_of(model), np.asarray(x, np.float32), 256)
+        if logits is None:
+            logits = _batched(logits_of(model), np.asarray(x, np.float32), 256)
+        logits = np.asarray(logits, np.float64)
         if logits.shape[1] != self.num_classes:
             raise ValueError(f"distribution: fitted for a model with {self.num_classes} logits, "
                              f"but the model gives {logits.shape[1]}; fit it on this model")
         d = np.linalg.norm(logits[:, None, :] - self.centroids[None], axis=2)
         return np.argmin(d, axis=1)
 
-    def baseline_set(self, x, model=None, mode="weighted", rng=None) -> BaselineSet:
+    def baseline_set(self, x, model=None, mode="weighted", rng=None,
+                     logits=None) -> BaselineSet:
         """The LPI baselines of ``x``: its neighbourhood's references and densities.
 
         Args:
           x: inputs ``[B, ...]``.
-          model: as :meth:`assign`.
+          model, logits: as :meth:`assign`.
           mode: ``"weighted"`` (all references, weights p_j) or ``"sampled"`` (m draws from
             Categorical(p), equal weights).
           rng: a NumPy generator for ``"sampled"``.
@@ -257,7 +262,7 @@ class LocalDistribution:
         """
         if mode not in ("weighted", "sampled"):
             raise ValueError(f"references: expected 'weighted' or 'sampled', received {mode!r}")
-        hood = self.assign(x, model)
+        hood = self.assign(x, model, logits)
         counts = np.diff(self.offsets)
         width = int(counts.max()) if mode == "weighted" else self.n_references
         index = np.zeros((x.shape[0], width), np.int64)

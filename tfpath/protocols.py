@@ -117,18 +117,20 @@ class Path(Protocol):
         """``n`` node parameters in loop order (float64); ``grid(2)`` is the interval."""
 
     def init(self, rows: Rows):
-        """The path state (nested tensors of fixed shapes) for a group of rows."""
+        """``(constants, state)`` for a group of rows: ``constants`` (nested tensors) are
+        read by every chunk; ``state`` (nested tensors of fixed shapes, often empty) is what
+        an adaptive path moves, carried through the loop."""
 
-    def points(self, state, params, with_tangents: bool):
+    def points(self, constants, state, params, with_tangents: bool):
         """``(points [T, G, ...] float32, tangents [T, G, ...] or None)`` at ``params [T, G]``."""
 
-    def advance(self, state, points, evaluation: Evaluation, params):
+    def advance(self, constants, state, points, evaluation: Evaluation, params):
         """``(displacement [T, G, ...] or None, new state)`` after a chunk is evaluated."""
 
     def start(self, rows: Rows):
         """The point where the loop starts, ``[G, ...]``."""
 
-    def end(self, state, rows: Rows):
+    def end(self, constants, state):
         """The point where the loop ends (the final state of an adaptive path), ``[G, ...]``."""
 
 

@@ -53,6 +53,8 @@ class LoopKey:
     evaluator: Any
     group_rows: int
     chunk_nodes: int
+    one_group: bool
+    one_chunk: bool
     uses_class: bool
     first_from_nodes: bool
     last_from_nodes: bool
@@ -100,46 +102,51 @@ def _run_group(key: LoopKey, evaluator, rows: Rows, params, node_weights):
     """One group of ``G`` rows: the node loop. Returns the rows' (unweighted) attributions and
     residuals, F along the path ``[K, G]``, F at both ends ``[G]`` and the final point."""
     path, integrator = key.path, key.integrator
-    g = tf.shape(rows.x)[0]
-    state = path.init(rows)
+    constants, state = path.init(rows)
     acc = integrator.init(rows.x)
-    k = tf.shape(params)[0]
-    t_max = key.chunk_nodes
-    n_chunks = (k + t_max - 1) // t_max
+    n_chunks = tf.shape(params)[0] // key.chunk_nodes
+    # F along the path is carried only when something reads it
+    keep = key.keep_values or (key.need_ends and (key.first_from_nodes or key.last_from_nodes))
     values_ta = tf.TensorArray(tf.float32, size=n_chunks, infer_shape=False,
-                               element_shape=tf.TensorShape([None, None]))
+                               element_shape=tf.TensorShape([key.chunk_nodes, key.group_rows]))
     f_start = None
     if key.need_ends and not key.first_from_nodes:
         f_start = evaluator.values(path.start(rows), rows)
     with_tangents = integrator.needs_tangents and not path.adaptive
+    t = key.chunk_nodes                         # every chunk has T nodes (padded schedule)
+    g = key.group_rows
+    # the rows' class, index and context, tiled once for the T nodes of a chunk
+    tiled = Rows(None, None, _tile(rows.class_idx, t), _tile(rows.input_index, t),
+                 {name: _tile(v, t) for name, v in rows.context.items()})
 
-    def body(i, state, acc, values_ta):
-        p = params[i * t_max:(i + 1) * t_max]                      # [t, G]
-        w = node_weights[i * t_max:(i + 1) * t_max]
-        t = tf.shape(p)[0]
-        points, tangents = path.points(state, p, with_tangents)
-        flat = tf.reshape(points, tf.concat([[t * g], tf.shape(points)[2:]], 0))
-        tiled = Rows(None, None, _tile(rows.class_idx, t), _tile(rows.input_index, t),
-                     {name: _tile(v, t) for name, v in rows.context.items()})
+    def body(i, state, acc, *values_ta):
+        p = tf.ensure_shape(params[i * t:(i + 1) * t], [t, g])
+        w = tf.ensure_shape(node_weights[i * t:(i + 1) * t], [t, g])
+        points, tangents = path.points(constants, state, p, with_tangents)
+        flat = tf.reshape(points, [t * g] + rows.x.shape[1:].as_list())
         ev = evaluator.evaluate(flat, tiled)
         values = tf.reshape(ev.values, [t, g])
-        grads = tf.reshape(ev.grads, tf.shape(points))
-        aux = {name: (tf.reshape(v, [t, g]),
-                      None if gr is None else tf.reshape(gr, tf.shape(points)))
+        shape = points.shape if points.shape.is_fully_defined() else tf.shape(points)
+        grads = tf.reshape(ev.grads, shape)
+        aux = {name: (tf.reshape(v, [t, g]), None if gr is None else tf.reshape(gr, shape))
                for name, (v, gr) in ev.aux.items()}
-        displacement, new_state = path.advance(state, points, type(ev)(values, grads, aux), p)
+        displacement, new_state = path.advance(constants, state, points,
+                                               type(ev)(values, grads, aux), p)
         moves = displacement if path.adaptive else tangents
         new_acc = integrator.update(acc, grads, values, moves, w)
         # keep the loop variables' static shapes (dynamic reshapes above lose them)
         tf.nest.map_structure(lambda new, old: new.set_shape(old.shape), new_state, state)
         tf.nest.map_structure(lambda new, old: new.set_shape(old.shape), new_acc, acc)
-        return i + 1, new_state, new_acc, values_ta.write(i, values)
+        return (i + 1, new_state, new_acc) + tuple(ta.write(i, values) for ta in values_ta)
 
-    _, state, acc, values_ta = tf.while_loop(
-        lambda i, *_: i < n_chunks, body, (tf.constant(0), state, acc, values_ta),
-        parallel_iterations=1)
-    values = values_ta.concat()                                     # [K, G]
-    end = path.end(state, rows)
+    start = (tf.constant(0), state, acc) + ((values_ta,) if keep else ())
+    if key.one_chunk:                           # e.g. one random α per row: no loop at all
+        loop = body(*start)
+    else:
+        loop = tf.while_loop(lambda i, *_: i < n_chunks, body, start, parallel_iterations=1)
+    state, acc = loop[1], loop[2]
+    values = loop[3].concat() if keep else tf.zeros([0, g])               # [K, G]
+    end = path.end(constants, state)
     f_end = None
     if key.need_ends:
         f_start = tf.cast(values[0], tf.float32) if key.first_from_nodes else f_start
@@ -170,15 +177,17 @@ def _run(key: LoopKey, evaluator, x, pool, row_input, row_pool, row_weight, para
 
     def body(gi, attr, residual, tas):
         sl = slice(gi * group, (gi + 1) * group)
-        r_input = row_input[sl]
+        r_input = tf.ensure_shape(row_input[sl], [group])
         context = {name: tf.gather(v, r_input) for name, v in input_context.items()}
-        context.update({name: v[sl] for name, v in row_context.items()})
-        rows = Rows(tf.gather(x, r_input), tf.gather(pool, row_pool[sl]),
+        context.update({name: tf.ensure_shape(v[sl], [group] + v.shape[1:].as_list())
+                        for name, v in row_context.items()})
+        rows = Rows(tf.gather(x, r_input),
+                    tf.gather(pool, tf.ensure_shape(row_pool[sl], [group])),
                     None if class_idx is None else tf.gather(class_idx, r_input), r_input,
                     context)
         attr_rows, residual_rows, values, f_start, f_end, end = _run_group(
             key, evaluator, rows, params[:, sl], node_weights[:, sl])
-        w = tf.cast(row_weight[sl], tf.float64)
+        w = tf.cast(tf.ensure_shape(row_weight[sl], [group]), tf.float64)
         shape_w = tf.concat([[group], tf.ones_like(feature_shape)], 0)
         attr = attr + tf.math.unsorted_segment_sum(attr_rows * tf.reshape(w, shape_w), r_input,
                                                    n_inputs)
@@ -195,10 +204,13 @@ def _run(key: LoopKey, evaluator, x, pool, row_input, row_pool, row_weight, para
             tas["end"] = tas["end"].write(gi, end)
         return gi + 1, attr, residual, tas
 
-    _, attr, residual, tas = tf.while_loop(
-        lambda gi, *_: gi < n_groups, body,
-        (tf.constant(0), tf.zeros(tf.shape(x), tf.float64), tf.zeros([n_inputs], tf.float64),
-         tas), parallel_iterations=1)
+    start = (tf.constant(0), tf.zeros(tf.shape(x), tf.float64), tf.zeros([n_inputs], tf.float64),
+             tas)
+    if key.one_group:                           # all rows in one group: no outer loop
+        _, attr, residual, tas = body(*start)
+    else:
+        _, attr, residual, tas = tf.while_loop(lambda gi, *_: gi < n_groups, body, start,
+                                               parallel_iterations=1)
     out = {"attribution": attr, "residual": residual}
     if key.keep_values:                             # [n_groups, K, G] -> [R, K]
         out["values"] = tf.reshape(tf.transpose(tas["values"].stack(), [0, 2, 1]),
@@ -268,7 +280,8 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
         chunk = -(-k // (-(-k // chunk)))                         # balanced chunks
     need_ends = details or integrator.needs_ends
     uses_class = class_idx is not None and evaluator.uses_class
-    key = LoopKey(path, integrator, evaluator.config, group, chunk, uses_class,
+    key = LoopKey(path, integrator, evaluator.config, group, chunk, n_groups == 1,
+                  -(-k // chunk) == 1, uses_class,
                   schedule.includes_first, schedule.includes_last, need_ends,
                   keep_values=details, keep_end=details and path.adaptive)
     fn = _compiled(evaluator, key)
@@ -282,6 +295,10 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
     else:
         params = np.repeat(params[:, None], len(padded), 1)
         node_weights = np.repeat(node_weights[:, None], len(padded), 1)
+    extra = -k % chunk                   # repeat the last node with weight 0: equal chunks
+    if extra:
+        params = np.concatenate([params, np.repeat(params[-1:], extra, 0)])
+        node_weights = np.concatenate([node_weights, np.zeros((extra, len(padded)))])
     row_context = {name: tf.constant(np.asarray(v).reshape((n_inputs * m,) + np.shape(v)[2:])
                                      [padded]) for name, v in baselines.context.items()}
     input_context = {name: tf.constant(v) for name, v in (context or {}).items()}
@@ -311,7 +328,7 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
         base, inp = (f_end, f_start) if path.reverse else (f_start, f_end)
         result.baseline_values, result.input_values = base, inp
     if details:
-        result.path_values = per_row(out["values"].numpy().astype(np.float64), (k,))
+        result.path_values = per_row(out["values"].numpy()[:, :k].astype(np.float64), (k,))
     if key.keep_end:
         result.path_end = per_row(out["end"].numpy(), x.shape[1:])
     return result

@@ -82,12 +82,14 @@ class PathDetails:
 
 @dataclass
 class Prepared:
-    """A validated batch: inputs, evaluator, classes and the model function (if any)."""
+    """A validated batch: inputs, evaluator, classes, the model function (if any) and its raw
+    outputs on the inputs (computed by the boundary check)."""
 
     x: np.ndarray
     evaluator: Any
     class_idx: Optional[np.ndarray]
     model_function: Optional[ModelFunction]
+    outputs: Optional[np.ndarray] = None
 
 
 @dataclass
@@ -217,8 +219,8 @@ class TFPathSaliency(pair_core.CoreSaliency):
             mf = call_model_function
             _check_model_input_shape(mf, x)
             class_idx = mf.class_indices(call_model_args, n)
-            mf.check_outputs(x, class_idx)
-            return Prepared(x, engine.ModelEvaluator(mf), class_idx, mf)
+            outputs = mf.check_outputs(x, class_idx)
+            return Prepared(x, engine.ModelEvaluator(mf), class_idx, mf, outputs)
         if not callable(call_model_function):
             raise TypeError("call_model_function: expected a tfpath.ModelFunction or a PAIR "
                             "call_model_function(x_batch, call_model_args, expected_keys), "

@@ -78,10 +78,18 @@ class LPI(TFPathSaliency):
         rng = np.random.default_rng(seed)
         model = next((m for m in (self.model, self.distribution.model, prep.model_function)
                       if m is not None), None)
-        base = LocalReferences(self.distribution, model, references,
-                               int(rng.integers(2 ** 31))).resolve(prep.x)
+        base = LocalReferences(self.distribution, model, references, int(rng.integers(2 ** 31)),
+                               _known_logits(prep, model)).resolve(prep.x)
         if estimator == "code":
             base = BaselineSet(base.pool, base.index, base.weights / self.distribution.n_references,
                                base.context)
         schedule = random_alpha_schedule(rng, k, base.index.size, alpha_range)
         return Plan(StraightPath(), integ, schedule, base, batch_size=batch_size)
+
+
+def _known_logits(prep, model):
+    """The inputs' logits from the boundary check, when ``model`` gives exactly those."""
+    mf = prep.model_function
+    if mf is None or prep.outputs is None or mf.output_kind != "logits":
+        return None
+    return prep.outputs if model is mf or model is mf.model else None

@@ -83,9 +83,9 @@ class AdversarialPath:
         return np.arange(n, dtype=np.float64)
 
     def init(self, rows):
-        return {"x": rows.x, "input": rows.x, "done": tf.zeros(tf.shape(rows.x)[:1], tf.bool)}
+        return {"input": rows.x}, {"x": rows.x, "done": tf.zeros(tf.shape(rows.x)[:1], tf.bool)}
 
-    def points(self, state, params, with_tangents):
+    def points(self, constants, state, params, with_tangents):
         return state["x"][None], None
 
     def _clip(self, x):
@@ -95,21 +95,20 @@ class AdversarialPath:
             x = tf.minimum(x, self.high)
         return x
 
-    def advance(self, state, points, evaluation, params):
+    def advance(self, constants, state, points, evaluation, params):
         adv_grad = evaluation.aux["adversary"][1][0]                        # [G, ...]
         reached = evaluation.aux["adversary_reached"][0][0] > 0.5           # [G]
         done = state["done"] | reached if self.early_stop else state["done"]
         x = state["x"]
-        origin = state["input"] if self.from_input else x
+        origin = constants["input"] if self.from_input else x
         stepped = self._clip(origin + self.epsilon * tf.sign(adv_grad))
-        mask = tf.reshape(done, tf.concat([tf.shape(done), tf.ones([tf.rank(x) - 1],
-                                                                    tf.int32)], 0))
+        mask = done[(...,) + (None,) * (x.shape.rank - 1)]
         x_new = tf.where(mask, x, stepped)
         displacement = tf.where(mask, tf.zeros_like(x), x_new - origin)
-        return displacement[None], dict(state, x=x_new, done=done)
+        return displacement[None], {"x": x_new, "done": done}
 
     def start(self, rows):
         return rows.x
 
-    def end(self, state, rows):
+    def end(self, constants, state):
         return state["x"]

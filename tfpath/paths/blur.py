@@ -126,18 +126,18 @@ class BlurPath:
             raise ValueError(f"x_value: the blur path needs images [H, W, C] (NHWC batches); "
                              f"received a batch of shape {rows.x.shape}")
         return {"diff": tf.cast(rows.x, tf.float64) - tf.cast(rows.baseline, tf.float64),
-                "baseline": tf.cast(rows.baseline, tf.float64)}
+                "baseline": tf.cast(rows.baseline, tf.float64), "x": rows.x}, {}
 
-    def points(self, state, params, with_tangents):
+    def points(self, constants, state, params, with_tangents):
         sigma = tf.cast(params, tf.float64)
-        here = gaussian_blur(state["diff"], sigma)                     # float64 [T, G, ...]
-        points = tf.cast(state["baseline"][None] + here, tf.float32)
+        here = gaussian_blur(constants["diff"], sigma)                 # float64 [T, G, ...]
+        points = tf.cast(constants["baseline"][None] + here, tf.float32)
         if not with_tangents:
             return points, None
-        ahead = gaussian_blur(state["diff"], sigma + self.grad_step)
+        ahead = gaussian_blur(constants["diff"], sigma + self.grad_step)
         return points, (ahead - here) / self.grad_step
 
-    def advance(self, state, points, evaluation, params):
+    def advance(self, constants, state, points, evaluation, params):
         return None, state
 
     def start(self, rows):
@@ -146,5 +146,5 @@ class BlurPath:
         blurred = gaussian_blur(diff, tf.constant(self.grid(2)[:1]))[0]
         return tf.cast(tf.cast(rows.baseline, tf.float64) + blurred, tf.float32)
 
-    def end(self, state, rows):
-        return rows.x
+    def end(self, constants, state):
+        return constants["x"]

@@ -8,8 +8,7 @@ import tensorflow as tf
 
 def _per_node(params, like):
     """``params [T, G]`` reshaped to broadcast against ``like [G, ...]`` as ``[T, G, 1, ...]``."""
-    a = tf.cast(params, like.dtype)
-    return tf.reshape(a, tf.concat([tf.shape(a), tf.ones([tf.rank(like) - 1], tf.int32)], 0))
+    return tf.cast(params, like.dtype)[(...,) + (None,) * (like.shape.rank - 1)]
 
 
 @dataclass(frozen=True)
@@ -26,18 +25,18 @@ class StraightPath:
         return np.linspace(0.0, 1.0, n)
 
     def init(self, rows):
-        return {"x": rows.x, "baseline": rows.baseline}
+        return {"baseline": rows.baseline, "diff": rows.x - rows.baseline, "x": rows.x}, {}
 
-    def points(self, state, params, with_tangents):
-        diff = state["x"] - state["baseline"]
-        points = state["baseline"][None] + _per_node(params, diff) * diff[None]
+    def points(self, constants, state, params, with_tangents):
+        diff = constants["diff"]
+        points = constants["baseline"][None] + _per_node(params, diff) * diff[None]
         return points, (diff[None] if with_tangents else None)
 
-    def advance(self, state, points, evaluation, params):
+    def advance(self, constants, state, points, evaluation, params):
         return None, state
 
     def start(self, rows):
         return rows.baseline
 
-    def end(self, state, rows):
-        return rows.x
+    def end(self, constants, state):
+        return constants["x"]
