@@ -34,14 +34,17 @@ def linear_case():
         return tf.stack([s * 0.5, tf.zeros_like(s)], axis=1)
 
     classifier = tfpath.ModelFunction(two_class, target="logit", output="logits")
-    exact = tfpath.IntegratedGradients().GetMaskBatch(x, score, x_steps=4)
+    # the closed form, so that the metric tests do not depend on the attribution engine
+    # (test_ig_is_exact_on_linear checks that IG computes it)
+    exact = (w * x).astype(np.float32)
     rand = rng.random(x.shape).astype(np.float32)
     return dict(w=w, x=x, score=score, classifier=classifier, exact=exact, random=rand)
 
 
 def test_ig_is_exact_on_linear(linear_case):
     c = linear_case
-    np.testing.assert_allclose(c["exact"], c["w"] * c["x"], rtol=1e-4, atol=1e-6)
+    ig = tfpath.IntegratedGradients().GetMaskBatch(c["x"], c["score"], x_steps=4)
+    np.testing.assert_allclose(ig, c["exact"], rtol=1e-4, atol=1e-6)
 
 
 def test_insertion_curve_values_are_exact(linear_case):
@@ -96,7 +99,8 @@ def test_exact_beats_random_on_pic(linear_case):
 
 def test_diffid_deletes_most_salient_and_fills_with_mean():
     """ψ(δ) = F(keep top 1−δ) − F(delete top δ) with the mean of the kept pixels as fill
-    (spec_002 §5.2 with its typo resolved): checked on a 2×2 image by hand."""
+    (Yang et al., AAAI 2023, Eq. 7, with Del removing the most salient pixels as the authors'
+    code does): checked on a 2×2 image by hand."""
     seen = []
 
     def f(v):
@@ -116,6 +120,95 @@ def test_diffid_deletes_most_salient_and_fills_with_mean():
     np.testing.assert_allclose(res.curves[0], expect, rtol=1e-5)
     assert np.all(res.curves[0] != 0)       # the paper's literal text would give ψ ≡ 0
     np.testing.assert_allclose(res.value, np.mean(expect), rtol=1e-5)
+
+
+def _recording_model(weights):
+    """A linear model fn(images) -> [n] that records every batch it is given."""
+    seen = []
+
+    def f(v):
+        seen.append(np.array(v))
+        return v.reshape(len(v), -1) @ weights
+
+    return f, seen
+
+
+def test_count_rule_sets_the_number_of_filled_pixels():
+    """16 pixels, δ = 0.1: δ·U = 1.6, so "round" moves 2 pixels and "floor" (the authors'
+    int(N·δ), Yang et al. AAAI 2023 code) moves 1; DiffID defaults to "floor", insertion and
+    deletion to "round". With a black fill and positive pixels, filled pixels are exactly 0."""
+    rng = np.random.default_rng(0)
+    x = (0.2 + 0.8 * rng.random((1, 4, 4, 1))).astype(np.float32)
+    saliency = rng.permutation(16).astype(np.float32).reshape(1, 4, 4)
+    order = np.argsort(-saliency.reshape(-1), kind="stable")     # most salient first
+    f, seen = _recording_model(np.linspace(1.0, 2.0, 16))
+
+    def filled(image):
+        return np.flatnonzero(image.reshape(-1) == 0.0)
+
+    for rule, k in (("round", 2), ("floor", 1)):
+        seen.clear()
+        metrics.diffid(f, x, saliency, 0, deltas=[0.1], fill="black", count_rule=rule,
+                       normalize=None)
+        ins, dele = seen[0][0], seen[1][0]
+        np.testing.assert_array_equal(np.sort(filled(ins)), np.sort(order[-k:]))  # least
+        np.testing.assert_array_equal(np.sort(filled(dele)), np.sort(order[:k]))  # most
+        for mode, n_filled, top in (("insertion", 16 - k, False), ("deletion", k, True)):
+            seen.clear()
+            metrics.perturbation_curve(f, x, saliency, mode=mode, fractions=[0.1],
+                                       count_rule=rule)
+            gone = filled(seen[0][0])
+            assert gone.size == n_filled, (rule, mode)
+            expect = order[:k] if top else order[k:]
+            np.testing.assert_array_equal(np.sort(gone), np.sort(expect))
+    # defaults: DiffID floors, insertion rounds
+    seen.clear()
+    metrics.diffid(f, x, saliency, 0, deltas=[0.1], fill="black", normalize=None)
+    assert filled(seen[0][0]).size == 1 and filled(seen[1][0]).size == 1
+    seen.clear()
+    metrics.insertion(f, x, saliency, fractions=[0.1])
+    assert filled(seen[0][0]).size == 14
+    # the default grid removes int(16·δ) pixels in both Ins and Del, as the authors' code
+    seen.clear()
+    metrics.diffid(f, x, saliency, 0, fill="black", normalize=None)
+    expect = [int(16 * d) for d in metrics.diffid.__kwdefaults__["deltas"]]
+    assert [filled(im).size for im in seen[0]] == expect
+    assert [filled(im).size for im in seen[1]] == expect
+    assert expect != [int(np.rint(16 * d)) for d in metrics.diffid.__kwdefaults__["deltas"]]
+    with pytest.raises(ValueError, match="count_rule"):
+        metrics.insertion(f, x, saliency, count_rule="ceil")
+    with pytest.raises(ValueError, match="count_rule"):
+        metrics.diffid(f, x, saliency, 0, count_rule="ceil")
+
+
+def test_maps_without_channel_axis_are_reduced_like_one_channel(linear_case):
+    """[n, H, W] maps used to skip ``reduce`` and be ranked by their signed values; they are
+    now reduced as [n, H, W, 1] attributions (abs_sum, max_abs -> |a|; sum -> a)."""
+    c = linear_case
+    signed = np.random.default_rng(3).normal(size=(N, H, W)).astype(np.float32)
+    cls = np.zeros(N, int)
+    for reduce in ("abs_sum", "sum", "max_abs"):
+        for name in ("diffid", "insertion", "deletion"):
+            fn = getattr(metrics, name)
+            args = (cls,) if name == "diffid" else ()
+            maps = fn(c["score"], c["x"], signed, *args, reduce=reduce)
+            one = fn(c["score"], c["x"], signed[..., None], *args, reduce=reduce)
+            np.testing.assert_array_equal(maps.per_image, one.per_image)
+            np.testing.assert_array_equal(maps.curves, one.curves)
+            assert maps.value == one.value
+        masks = c["w"][None, ..., 0] > 0.3
+        masks = np.broadcast_to(masks, (N, H, W))
+        for name in ("pointing_game", "mask_auc"):
+            fn = getattr(metrics, name)
+            np.testing.assert_array_equal(fn(signed, masks, reduce=reduce).per_image,
+                                          fn(signed[..., None], masks, reduce=reduce).per_image)
+    # the reduction is applied: |a| and a rank signed maps differently
+    by_abs = metrics.diffid(c["score"], c["x"], signed, cls, reduce="abs_sum")
+    by_sign = metrics.diffid(c["score"], c["x"], signed, cls, reduce="sum")
+    assert by_abs.value != by_sign.value
+    np.testing.assert_array_equal(
+        by_abs.per_image, metrics.diffid(c["score"], c["x"], np.abs(signed), cls,
+                                         reduce="sum").per_image)
 
 
 def test_insertion_accepts_keras_model_and_reports_accuracy(cnn, images):
@@ -220,17 +313,20 @@ def test_bad_ground_truth_inputs():
                           np.ones((1, 4, 4), np.float32), value_range=(1, 0))
 
 
-def test_mask_mass_rejects_negative_saliency_whatever_reduce():
-    """The negativity check runs on the map that is summed: signed [n, H, W] maps used to pass
-    with the default reduce and give a "fraction" outside [0, 1]."""
+def test_mask_mass_rejects_negative_saliency_after_the_reduction():
+    """The negativity check runs on the map that is summed: signed [n, H, W] maps once gave a
+    "fraction" outside [0, 1]. They are now reduced like one-channel attributions, so
+    abs_sum / max_abs sum |a| and "sum" (signed) is refused."""
     masks = np.zeros((1, 4, 4), bool)
     masks[0, :2] = True
     signed = np.ones((1, 4, 4), np.float32)
     signed[0, 2:] = -0.9                       # inside 8, outside -7.2: "fraction" 8/0.8 = 10
-    for reduce in ("abs_sum", "sum", "max_abs"):
-        with pytest.raises(ValueError, match="attributions.*negative"):
-            metrics.mask_mass(signed, masks, reduce=reduce)
-    assert metrics.mask_mass(np.abs(signed), masks).value == pytest.approx(8 / 15.2)
+    with pytest.raises(ValueError, match="reduce.*negative"):
+        metrics.mask_mass(signed, masks, reduce="sum")
+    for reduce in ("abs_sum", "max_abs"):
+        assert metrics.mask_mass(signed, masks, reduce=reduce).value == pytest.approx(8 / 15.2)
+    assert metrics.mask_mass(np.abs(signed), masks, reduce="sum").value == pytest.approx(
+        8 / 15.2)
     signed4 = signed[..., None] * np.array([1.0, 0.5], np.float32)
     with pytest.raises(ValueError, match="reduce.*negative"):
         metrics.mask_mass(signed4, masks, reduce="sum")
@@ -265,35 +361,51 @@ def test_rank_correlation_axis():
         metrics.rank_correlation(a, b[:2])
 
 
-def test_retargeted_model_function_is_reused_across_metric_calls(linear_case):
-    """SIC re-targets the ModelFunction to the probability; that derived ModelFunction is
-    memoised per (original, target), so repeated SIC calls trace nothing new."""
+def test_retargeted_model_function_is_reused_across_metric_calls(linear_case, cnn, images):
+    """SIC re-targets the ModelFunction to the probability through ModelFunction.with_target
+    (memoised per target), and a Keras model is wrapped once per target: repeated metric calls
+    reuse one compiled model function and trace nothing new."""
     import gc
-    from tfpath.metrics import _common
+    import weakref
+    from tfpath.core import memo
+    from tfpath.metrics.scoring import Scorer
     c = linear_case
     mf = tfpath.ModelFunction(c["classifier"].model, target="logit", output="logits")
     cls = np.zeros(N, int)
 
     def traces(m):
-        return sum(f.experimental_get_tracing_count() for f in m._traced.values())
+        fns = list(memo.cache_for(m.compiled, "traces").values())
+        return sum(f.experimental_get_tracing_count() for f in fns), len(fns)
 
     first = metrics.sic(mf, c["x"], c["exact"], cls, min_pred_value=0.5)
-    derived = _common.Scorer(mf, None, 16, default_target="probability")._mf
-    assert derived is not mf
+    derived = Scorer(mf, None, 16, default_target="probability").model_function
+    assert derived is not mf and derived is mf.with_target("probability")
     assert derived.target.name == tfpath.targets.get_target("probability").name
-    assert derived is _common.Scorer(mf, "Probability", 16)._mf     # names: case-insensitive
-    count, keys = traces(derived), len(derived._traced)
-    assert count >= 1
+    assert derived is Scorer(mf, "Probability", 16).model_function  # names: case-insensitive
+    count, keys = traces(derived)
+    assert count >= 1 and keys >= 1                # SIC compiled its calls on ``derived``
     for _ in range(3):
         again = metrics.sic(mf, c["x"], c["exact"], cls, min_pred_value=0.5)
         assert again.value == first.value
-    assert traces(derived) == count and len(derived._traced) == keys
-    assert _common.Scorer(mf, None, 16)._mf is mf                    # no override: itself
-    other = _common.Scorer(mf, "logit", 16)._mf
-    assert other is not derived and other is _common.Scorer(mf, "logit", 16)._mf
-    # the cache holds its keys weakly: it does not keep a ModelFunction alive
-    assert mf in _common._RETARGETED
-    size = len(_common._RETARGETED)
+    assert traces(derived) == (count, keys)
+    assert Scorer(mf, None, 16).model_function is mf                  # no override: itself
+    other = Scorer(mf, "logit", 16).model_function
+    assert other is not derived and other is Scorer(mf, "logit", 16).model_function
+    # the memo does not keep a ModelFunction alive
+    ref = weakref.ref(mf)
     del mf, derived, other
     gc.collect()
-    assert len(_common._RETARGETED) == size - 1
+    assert ref() is None
+
+    # a Keras model is wrapped once per target (default "score") and its calls compile once
+    attr = np.random.default_rng(1).random(images.shape).astype(np.float32)
+    wrapped = Scorer(cnn, None, 7).model_function
+    assert wrapped is Scorer(cnn, "score", 7).model_function
+    assert wrapped.target.name == tfpath.targets.get_target("score").name
+    assert Scorer(cnn, "probability", 7).model_function is not wrapped
+    first = metrics.insertion(cnn, images, attr, 2, steps=4, batch_size=7)
+    count = traces(wrapped)
+    assert count[0] >= 1
+    again = metrics.insertion(cnn, images, attr, 2, steps=4, batch_size=7)
+    assert traces(wrapped) == count
+    np.testing.assert_array_equal(again.curves, first.curves)

@@ -10,7 +10,7 @@ from scipy.ndimage import sobel  # noqa: E402
 
 import tfpath  # noqa: E402
 from tfpath import metrics  # noqa: E402
-from tfpath.metrics._common import blur_images  # noqa: E402
+from tfpath.metrics.perturb import blur_images  # noqa: E402
 
 
 # ----------------------------------------------------------------------- EIC / URC
@@ -45,20 +45,108 @@ def test_eic_urc_exact_beats_random_and_reversed(uncertainty_case):
     unc = eic.extra["uncertainty"]
     np.testing.assert_allclose(eic.curves[:, -1], unc[:, 0] / unc[:, -1])
     np.testing.assert_allclose(unc[:, 0], c["H"](c["x"]))
-    # URC is a running max, non-negative, non-decreasing
-    urc = good["urc@1%"].curves
-    assert np.all(np.diff(urc, axis=1) >= -1e-12) and np.all(urc >= 0)
 
 
-def test_eic_information_axes_and_steps(uncertainty_case):
+def _removal_states(x, attributions, fractions, blurred):
+    """The removal pass, explicitly: state f has its round(f·P) most positive pixels replaced
+    by the blurred image's (P pixels, one channel, attributions without ties)."""
+    n = x.shape[0]
+    order = np.argsort(-attributions.reshape(n, -1), axis=1)
+    states = np.repeat(x[:, None], len(fractions), axis=1).reshape(n, len(fractions), -1)
+    for j, f in enumerate(fractions):
+        k = int(np.rint(f * order.shape[1]))
+        for i in range(n):
+            states[i, j, order[i, :k]] = blurred[i].reshape(-1)[order[i, :k]]
+    return states.reshape((n, len(fractions)) + x.shape[1:])
+
+
+def test_eic_urc_are_exact_on_a_linear_uncertainty():
+    """H(z) = c + Σ v·z: removing pixel p (replacing it by the blurred image) lowers H by
+    a_p = v_p (x_p − x̃_p), the exact attribution. So along the removal pass (most positive
+    first) H(x_r) = H(x) − S_r with S_r the sum of the r largest a_p, URC_r = max_{j ≤ r}
+    S_j / H(x), and the EIC is the reversed pass over H(x̃). A wrong order, fill, count or
+    normalisation changes these numbers."""
+    rng = np.random.default_rng(4)
+    n, h, w = 3, 12, 12
+    v = rng.normal(0, 1, (h, w, 1))
+    x = rng.random((n, h, w, 1)).astype(np.float32)
+    blurred = blur_images(x, 1.5)
+
+    def H(images):
+        return 10.0 + np.asarray(images, np.float64).reshape(len(images), -1) @ v.reshape(-1)
+
+    a = (v * (x.astype(np.float64) - blurred)).reshape(n, -1)
+    res = metrics.uncertainty_curves(H, x, a.reshape(x.shape), urc_at=(0.01, 0.05))
+    s = np.concatenate([np.zeros((n, 1)), np.cumsum(-np.sort(-a, axis=1), axis=1)], axis=1)
+    h_x = H(x)
+    unc = res["eic"].extra["uncertainty"]
+    np.testing.assert_allclose(unc, h_x[:, None] - s, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(unc[:, -1], H(blurred), rtol=1e-9)
+    urc = np.maximum.accumulate(s / h_x[:, None], axis=1)
+    np.testing.assert_allclose(res["urc@1%"].curves, urc, rtol=1e-9, atol=1e-12)
+    for name, pixels in (("urc@1%", 1), ("urc@5%", 7)):        # rint(0.01·144), rint(0.05·144)
+        np.testing.assert_allclose(res[name].per_image, urc[:, pixels], rtol=1e-9, atol=1e-12)
+        assert res[name].value == pytest.approx(urc[:, pixels].mean(), rel=1e-9, abs=1e-12)
+    eic_curves = (unc / unc[:, -1:])[:, ::-1]
+    axis = np.arange(h * w + 1) / (h * w)
+    np.testing.assert_allclose(res["eic"].curves, eic_curves, rtol=1e-12)
+    np.testing.assert_allclose(res["eic"].x, axis, atol=1e-15)
+    np.testing.assert_allclose(res["eic"].per_image, 1 - np.trapezoid(eic_curves, axis, axis=1),
+                               rtol=1e-12)
+    assert res["eic"].value == pytest.approx(1 - np.trapezoid(eic_curves.mean(0), axis),
+                                             rel=1e-12)
+    # the removal states themselves: round(f·P) most positive pixels blurred
+    states = _removal_states(x, a, axis[::12], blurred)
+    np.testing.assert_allclose(unc[:, ::12], H(states.reshape(-1, h, w, 1)).reshape(n, -1),
+                               rtol=1e-9)
+
+
+def test_eic_information_axes_are_the_normalised_information_of_the_states(uncertainty_case):
+    """The EIC's x-axis with ``information=`` is the information of each state of the removal
+    pass relative to the original's, median over images, in insertion order, made
+    non-decreasing and rescaled to [0, 1]; recomputed here from the states with Pillow /
+    scikit-image."""
+    import io
+
+    from PIL import Image
+    from skimage.measure import shannon_entropy
+
+    def png_size(u8):
+        buffer = io.BytesIO()
+        Image.fromarray(u8[..., 0]).save(buffer, format="png", optimize=False)
+        return buffer.tell()
+
+    measures = {"compression": png_size, "shannon": lambda u8: shannon_entropy(u8, base=2)}
     c = uncertainty_case
-    for info in ("compression", "shannon"):
-        r = metrics.eic(c["H"], c["x"], c["exact"], information=info, steps=12,
-                        aggregate="median")
-        assert r.x[0] == 0.0 and r.x[-1] == 1.0 and np.all(np.diff(r.x) >= 0)
-        assert np.isfinite(r.value)
-    r = metrics.urc(c["H"], c["x"], c["exact"], at=0.05, steps=10)
-    assert r.extra["fraction"] == pytest.approx(0.05, abs=1 / 144)
+    x = c["x"]
+    n = x.shape[0]
+    decreasing = []
+    for info, measure in measures.items():
+        r = metrics.eic(c["H"], x, c["exact"], information=info, steps=12, aggregate="median")
+        fractions = r.extra["fractions"]
+        np.testing.assert_array_equal(fractions, np.union1d(np.linspace(0, 1, 13), [0.01, 0.05]))
+        states = _removal_states(x, c["exact"], fractions, blur_images(x, 1.5))
+        u8 = np.round(states * 255.0).clip(0, 255).astype(np.uint8)
+        values = np.array([[measure(u8[i, j]) for j in range(len(fractions))]
+                           for i in range(n)], np.float64)
+        def normalised_axis(ratio):                      # rows in insertion order
+            axis = np.maximum.accumulate(ratio, axis=-1)
+            start, end = axis[..., :1], axis[..., -1:]
+            return np.clip((axis - start) / (end - start), 0, 1)
+
+        ratio = (values / values[:, :1])[:, ::-1]
+        decreasing.append(bool(np.any(np.diff(ratio, axis=1) < 0)))
+        np.testing.assert_allclose(r.x, normalised_axis(np.median(ratio, axis=0)),
+                                   rtol=1e-12, atol=1e-12)
+        unc = c["H"](states.reshape((-1,) + x.shape[1:])).reshape(n, -1)
+        np.testing.assert_allclose(r.extra["uncertainty"], unc, rtol=1e-12)
+        eic_curves = (unc / unc[:, -1:])[:, ::-1]
+        per_image = 1 - np.array([np.trapezoid(eic_curves[i], normalised_axis(ratio[i]))
+                                  for i in range(n)])
+        np.testing.assert_allclose(r.per_image, per_image, rtol=1e-12, atol=1e-12)
+    assert any(decreasing)        # some information ratio decreases: the running max matters
+    r = metrics.urc(c["H"], x, c["exact"], at=0.05, steps=10)
+    assert r.extra["fraction"] == 0.05                  # the urc_at point is on the grid
 
 
 def test_eic_with_entropy_model_function(cnn, images):

@@ -22,6 +22,9 @@ def test_signed_heatmap_is_symmetric_and_keeps_sign(mask):
     heat = viz.heatmap(mask, signed=True)
     s = mask.sum(axis=2)
     assert heat.shape == (12, 10) and heat.min() >= -1 and heat.max() <= 1
+    # explicit NumPy: Σ_c m over the 99th percentile of |Σ_c m|, clipped to [-1, 1]
+    np.testing.assert_allclose(heat, np.clip(s / np.percentile(np.abs(s), 99), -1, 1),
+                               atol=1e-6)
     assert np.all(np.sign(heat[np.abs(heat) > 0]) == np.sign(s[np.abs(heat) > 0]))
     np.testing.assert_allclose(viz.heatmap(-mask, signed=True), -heat, atol=1e-7)
 
@@ -88,18 +91,38 @@ def test_errors_name_the_argument(mask, call, argument):
 
 
 def test_viz_and_metrics_share_one_channel_reduction(mask, monkeypatch):
-    """viz.reduce_channels and metrics.saliency_maps are one implementation (no second copy of
-    the reduction names or formulas)."""
+    """viz.reduce_channels and metrics.saliency_maps both use tfpath.core.reductions (no second
+    copy of the names or formulas), and both agree with PAIR's visualisations and NumPy."""
     from tfpath import metrics
-    from tfpath.metrics import _common
-    assert viz.CHANNEL_REDUCTIONS is _common.REDUCTIONS
+    from tfpath.core import reductions
+    assert viz.CHANNEL_REDUCTIONS is reductions.REDUCTIONS
     batch = np.stack([mask, -2 * mask])
+    expected = {"abs_sum": np.abs(batch).sum(-1), "sum": batch.sum(-1),
+                "max_abs": np.abs(batch).max(-1)}
     for r in viz.CHANNEL_REDUCTIONS:
-        np.testing.assert_allclose(viz.reduce_channels(mask, r),
-                                   metrics.saliency_maps(batch, batch.shape, r)[0], rtol=1e-6)
+        maps = metrics.saliency_maps(batch, batch.shape, r)
+        np.testing.assert_allclose(maps, expected[r], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(viz.reduce_channels(batch[1], r), expected[r][1], rtol=1e-6,
+                                   atol=1e-6)
+        # maps without a channel axis are reduced as one channel: |m| or m
+        flat = batch[..., 0]
+        one = np.abs(flat) if r != "sum" else flat
+        np.testing.assert_allclose(metrics.saliency_maps(flat, batch.shape, r), one, rtol=1e-7)
+    # PAIR: VisualizeImageGrayscale(·, 100) is the min-max normalised Σ_c |m|, and
+    # VisualizeImageDiverging(·, 100) is (Σ_c m + span) / (2 span), span = max Σ_c m
+    for i in range(2):
+        gray = metrics.saliency_maps(batch, batch.shape, "abs_sum")[i]
+        np.testing.assert_allclose((gray - gray.min()) / np.ptp(gray),
+                                   pair.VisualizeImageGrayscale(batch[i], percentile=100),
+                                   atol=1e-6)
+        signed = metrics.saliency_maps(batch, batch.shape, "sum")[i]
+        span = abs(np.percentile(signed, 100))
+        np.testing.assert_allclose(np.clip((signed + span) / (2 * span), -1, 1),
+                                   pair.VisualizeImageDiverging(batch[i], percentile=100),
+                                   atol=1e-6)
     calls = []
-    original = _common.reduce_channels
-    monkeypatch.setattr(_common, "reduce_channels",
+    original = reductions.reduce_channels
+    monkeypatch.setattr(reductions, "reduce_channels",
                         lambda *a, **k: calls.append(a[1]) or original(*a, **k))
     viz.reduce_channels(mask, "max_abs")
     metrics.saliency_maps(batch, batch.shape, "sum")

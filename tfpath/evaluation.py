@@ -22,7 +22,9 @@ import numpy as np
 
 from tfpath import metrics as metrics_lib
 from tfpath.core import validation
-from tfpath.metrics._common import MetricResult, Progress
+from tfpath.core.progress import Progress
+from tfpath.metrics.checks import check_class_idx
+from tfpath.metrics.results import MetricResult
 
 
 def _score_metric(fn, **defaults):
@@ -222,7 +224,7 @@ def evaluate(model_function, images, class_idx, methods, metrics=("insertion", "
     """
     x = validation.check_array(images, "images", min_rank=2)
     n = x.shape[0]
-    c = metrics_lib._common.check_class_idx(class_idx, n)
+    c = check_class_idx(class_idx, n)
     batch_size = validation.check_positive_int(batch_size, "batch_size")
     if not isinstance(methods, dict) or not methods:
         raise TypeError("methods: expected a non-empty dict name -> method")

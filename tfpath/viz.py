@@ -25,11 +25,11 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-from tfpath.core import validation
-from tfpath.metrics import _common
+from tfpath.core import reductions, validation
 
-#: the channel reductions, shared with the metrics (one implementation: _common.reduce_channels)
-CHANNEL_REDUCTIONS = _common.REDUCTIONS
+#: the channel reductions, shared with the metrics (one implementation:
+#: :func:`tfpath.core.reductions.reduce_channels`)
+CHANNEL_REDUCTIONS = reductions.REDUCTIONS
 GRAY_CMAP = "inferno"
 DIVERGING_CMAP = "RdBu_r"
 
@@ -74,11 +74,11 @@ def reduce_channels(mask, reduction: str = "abs_sum") -> np.ndarray:
       ValueError: unknown ``reduction``; a mask of rank other than 2 or 3, NaN or inf.
       TypeError: a non-numeric mask.
     """
-    _common.check_choice(reduction, CHANNEL_REDUCTIONS, "reduction")
+    reductions.check_reduction(reduction, "reduction")
     arr = _as_mask(mask)
     if arr.ndim == 2:
         return arr.astype(np.float32)
-    return _common.reduce_channels(arr, reduction, "reduction").astype(np.float32)
+    return reductions.reduce_channels(arr, reduction, "reduction").astype(np.float32)
 
 
 def heatmap(mask, signed: bool = False, percentile: float = 99,

@@ -12,6 +12,9 @@ class Progress:
       label: text in front of the counter.
       enabled: False makes every call a no-op.
       stream: where to write; default ``sys.stderr``.
+
+    Raises:
+      TypeError / ValueError: ``total`` is not convertible to an int.
     """
 
     def __init__(self, total, label="", enabled=True, stream=None):
@@ -25,6 +28,12 @@ class Progress:
         Args:
           step: steps done since the last update.
           note: a short text shown after the counter.
+
+        Returns:
+          None.
+
+        Raises:
+          Nothing of its own (errors of ``stream.write`` propagate).
         """
         self.done += step
         if self.enabled:
@@ -33,7 +42,14 @@ class Progress:
             self.stream.flush()
 
     def close(self):
-        """Ends the line (writes a newline if enabled)."""
+        """Ends the line (writes a newline if enabled).
+
+        Returns:
+          None.
+
+        Raises:
+          Nothing of its own (errors of ``stream.write`` propagate).
+        """
         if self.enabled:
             self.stream.write("\n")
             self.stream.flush()

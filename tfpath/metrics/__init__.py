@@ -5,16 +5,27 @@ is a :class:`tfpath.ModelFunction` (its target is the score: logit, probability,
 a Keras model, or a callable ``fn(images) -> scores``; perturbed images are scored in large
 batches. Each returns a :class:`MetricResult` (value, per-image scores, standard error, curves).
 
-* :func:`insertion`, :func:`deletion`, :func:`perturbation_curve` — RISE games (spec_004 §5.1)
-* :func:`diffid` — DiffID (paper 002 Eq. 7, spec_002 §5.2)
-* :func:`pic`, :func:`aic`, :func:`sic` — PIC curves (XRAI; spec_004 §5.2-5.3), compression
-  or MS-SSIM information
-* :func:`uncertainty_curves`, :func:`eic`, :func:`urc` — EIC / URC (paper 000, spec_000 §6)
+* :func:`insertion`, :func:`deletion`, :func:`perturbation_curve` — the insertion / deletion
+  games (Petsiuk et al., RISE, BMVC 2018)
+* :func:`diffid` — DiffID (Yang et al., "Local Path Integration for Attribution", AAAI 2023,
+  Eq. 7)
+* :func:`pic`, :func:`aic`, :func:`sic` — performance information curves (Kapishnikov et al.,
+  XRAI, ICCV 2019), compression or MS-SSIM information
+* :func:`uncertainty_curves`, :func:`eic`, :func:`urc` — entropy information and uncertainty
+  reduction curves of uncertainty attributions
 * :func:`completeness` — convergence-delta summary
 * :func:`model_randomization` — cascading randomisation sanity check (Adebayo et al. 2018)
 * :func:`pointing_game`, :func:`mask_auc`, :func:`mask_mass`, :func:`ground_truth_correlation`
+
+Module layout: :mod:`~tfpath.metrics.results` (:class:`MetricResult`), :mod:`~tfpath.metrics.checks`
+(argument checks, :func:`saliency_maps`), :mod:`~tfpath.metrics.scoring` (:class:`Scorer`),
+:mod:`~tfpath.metrics.perturb` (unit ranking, fills, perturbed images),
+:mod:`~tfpath.metrics.areas` (areas under curves); the channel reduction is
+:mod:`tfpath.core.reductions`.
 """
-from tfpath.metrics._common import MetricResult, Scorer, saliency_maps
+from tfpath.metrics.checks import saliency_maps
+from tfpath.metrics.results import MetricResult
+from tfpath.metrics.scoring import Scorer
 from tfpath.metrics.completeness import completeness
 from tfpath.metrics.diffid import diffid
 from tfpath.metrics.ground_truth import (ground_truth_correlation, mask_auc, mask_mass,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from tfpath.core import validation
-from tfpath.metrics import _common as common
+from tfpath.metrics.results import mean_result
 
 
 def completeness(details=None, *, attributions=None, end_values=None, start_values=None):
@@ -59,7 +59,7 @@ def completeness(details=None, *, attributions=None, end_values=None, start_valu
     abs_delta = np.abs(delta)
     rel = np.where(np.abs(diff) > 0, abs_delta / np.where(diff == 0, 1.0, np.abs(diff)),
                    abs_delta)
-    return common.mean_result("completeness", rel, higher_is_better=False, extra={
+    return mean_result("completeness", rel, higher_is_better=False, extra={
         "delta": delta, "abs_delta_mean": float(abs_delta.mean()),
         "abs_delta_max": float(abs_delta.max()), "relative_max": float(rel.max()),
         "relative_median": float(np.median(rel))})

@@ -6,20 +6,21 @@ import numpy as np
 from scipy.stats import rankdata
 
 from tfpath.core import validation
-from tfpath.metrics import _common as common
+from tfpath.metrics.checks import check_choice, check_masks, saliency_maps
+from tfpath.metrics.results import mean_result
 
 
 def _maps_and_masks(attributions, masks, reduce):
     a = validation.check_array(attributions, "attributions", min_rank=3)
     shape = a.shape if a.ndim == 4 else a.shape + (1,)
-    return common.saliency_maps(a, shape, reduce), common.check_masks(masks, shape)
+    return saliency_maps(a, shape, reduce), check_masks(masks, shape)
 
 
 def pointing_game(attributions, masks, *, reduce="abs_sum", tolerance=0):
     """Pointing game (Zhang et al. 2018): 1 if the most salient pixel lies in the mask.
 
     Args:
-      attributions: ``[n, H, W, C]`` or maps ``[n, H, W]``.
+      attributions: ``[n, H, W, C]`` or maps ``[n, H, W]`` (reduced as one channel).
       masks: ground-truth masks ``[n, H, W]`` (bool or 0/1; ``[n, H, W, 1]`` accepted).
       reduce: channel reduction (``"abs_sum"``, ``"sum"``, ``"max_abs"``).
       tolerance: pixels by which the mask is dilated first (Zhang et al. use 15 px at 224 px).
@@ -39,7 +40,7 @@ def pointing_game(attributions, masks, *, reduce="abs_sum", tolerance=0):
     n = sal.shape[0]
     top = sal.reshape(n, -1).argmax(axis=1)
     hits = m.reshape(n, -1)[np.arange(n), top].astype(np.float64)
-    return common.mean_result("pointing_game", hits)
+    return mean_result("pointing_game", hits)
 
 
 def mask_auc(attributions, masks, *, reduce="abs_sum"):
@@ -59,7 +60,7 @@ def mask_auc(attributions, masks, *, reduce="abs_sum"):
     with np.errstate(divide="ignore", invalid="ignore"):
         auc = ((ranks * y).sum(axis=1) - pos * (pos + 1) / 2.0) / (pos * neg)
     auc = np.where((pos > 0) & (neg > 0), auc, np.nan)
-    return common.mean_result("mask_auc", auc)
+    return mean_result("mask_auc", auc)
 
 
 def mask_mass(attributions, masks, *, reduce="abs_sum"):
@@ -67,13 +68,12 @@ def mask_mass(attributions, masks, *, reduce="abs_sum"):
     default: Σ_c |φ| normalised to sum to 1, then summed over the mask). NaN for all-zero maps.
 
     The check for negative values is made on the saliency map that is summed, i.e. after the
-    channel reduction: ``[n, H, W, C]`` attributions with ``"abs_sum"``/``"max_abs"`` always
-    pass, ``"sum"`` fails if any pixel's channel sum is negative, and maps given as
-    ``[n, H, W]`` (which ``reduce`` does not touch) must be non-negative themselves (take
-    ``np.abs`` first for signed maps), so that the fraction stays in [0, 1].
+    channel reduction, which applies to maps ``[n, H, W]`` as to one-channel attributions:
+    ``"abs_sum"``/``"max_abs"`` always pass (they sum ``|a|``), ``"sum"`` fails if any pixel's
+    (channel) sum is negative, so that the fraction stays in [0, 1].
 
     Args:
-      attributions: ``[n, H, W, C]`` or saliency maps ``[n, H, W]``.
+      attributions: ``[n, H, W, C]`` or saliency maps ``[n, H, W]`` (reduced as one channel).
       masks: ground-truth masks ``[n, H, W]`` (bool or 0/1; ``[n, H, W, 1]`` accepted).
       reduce: channel reduction (``"abs_sum"``, ``"sum"``, ``"max_abs"``).
 
@@ -85,18 +85,14 @@ def mask_mass(attributions, masks, *, reduce="abs_sum"):
     """
     sal, m = _maps_and_masks(attributions, masks, reduce)
     if np.any(sal < 0):
-        if np.ndim(attributions) == 4:
-            raise ValueError(f"reduce: {reduce!r} gives negative saliency; mask_mass needs a "
-                             "non-negative map ('abs_sum' or 'max_abs')")
-        raise ValueError("attributions: the saliency maps [n, H, W] have negative values; "
-                         "mask_mass needs a non-negative map (pass np.abs(maps), or the "
-                         "[n, H, W, C] attributions with reduce='abs_sum')")
+        raise ValueError(f"reduce: {reduce!r} gives negative saliency (signed attributions); "
+                         "mask_mass needs a non-negative map ('abs_sum' or 'max_abs')")
     n = sal.shape[0]
     total = sal.reshape(n, -1).sum(axis=1)
     inside = (sal * m).reshape(n, -1).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         frac = np.where(total > 0, inside / total, np.nan)
-    return common.mean_result("mask_mass", frac)
+    return mean_result("mask_mass", frac)
 
 
 def rank_correlation(a, b, axis=None):
@@ -171,12 +167,12 @@ def ground_truth_correlation(attributions, truth, *, method="pearson"):
     Raises:
       ValueError naming the argument: shape mismatch, NaN, empty.
     """
-    common.check_choice(method, ("pearson", "spearman"), "method")
+    check_choice(method, ("pearson", "spearman"), "method")
     a = validation.check_array(attributions, "attributions", min_rank=2)
     t = validation.check_array(truth, "truth", min_rank=2)
     validation.check_same_shape(t, a.shape, "truth", "attributions")
     if method == "spearman":
-        return common.mean_result("gt_correlation", rank_correlation(a, t))
+        return mean_result("gt_correlation", rank_correlation(a, t))
     n = a.shape[0]
-    return common.mean_result("gt_correlation", _pearson(a.reshape(n, -1).astype(np.float64),
-                                                         t.reshape(n, -1).astype(np.float64)))
+    return mean_result("gt_correlation", _pearson(a.reshape(n, -1).astype(np.float64),
+                                                  t.reshape(n, -1).astype(np.float64)))

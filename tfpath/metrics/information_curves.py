@@ -19,7 +19,12 @@ import io
 import numpy as np
 
 from tfpath.core import validation
-from tfpath.metrics import _common as common
+from tfpath.metrics.areas import aggregate_curves
+from tfpath.metrics.checks import (check_choice, check_class_idx, check_fractions, check_images,
+                                   check_value_range, saliency_maps)
+from tfpath.metrics.perturb import blur_images
+from tfpath.metrics.results import MetricResult
+from tfpath.metrics.scoring import Scorer
 
 PAIR_THRESHOLDS = (0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.07, 0.10, 0.13, 0.21, 0.34, 0.5, 0.75)
 KINDS = ("sic", "aic")
@@ -149,7 +154,9 @@ def pic(model, images, attributions, class_idx, *, kind="sic", information="webp
     Args:
       model: a :class:`tfpath.ModelFunction`, Keras model or callable (see ``Scorer``).
       images: ``[n, H, W, C]`` in ``value_range``.
-      attributions: ``[n, H, W, C]`` or maps ``[n, H, W]``; higher = more important.
+      attributions: ``[n, H, W, C]`` or maps ``[n, H, W]``; higher = more important. Both are
+        reduced with ``reduce`` (maps as one channel: the default ``"abs_sum"`` ranks them by
+        ``|a|``; PAIR ranks a map by its values, i.e. ``reduce="sum"`` for signed maps).
       class_idx: the class per image (int or ``[n]``).
       kind: ``"sic"`` (normalised softmax) or ``"aic"`` (accuracy: argmax == class).
       information: ``"webp"`` (PAIR), ``"png"`` (the TMLR reproduction) or ``"msssim"``.
@@ -176,26 +183,26 @@ def pic(model, images, attributions, class_idx, *, kind="sic", information="webp
       ValueError / TypeError naming the argument; ``kind="aic"`` on a model without class
       outputs.
     """
-    common.check_choice(kind, KINDS, "kind")
-    common.check_choice(information, INFORMATION, "information")
-    common.check_choice(base, BASES, "base")
-    common.check_choice(normalization, NORMALIZATIONS, "normalization")
+    check_choice(kind, KINDS, "kind")
+    check_choice(information, INFORMATION, "information")
+    check_choice(base, BASES, "base")
+    check_choice(normalization, NORMALIZATIONS, "normalization")
     aggregate = aggregate or ("median" if kind == "sic" else "mean")
-    common.check_choice(aggregate, ("median", "mean"), "aggregate")
+    check_choice(aggregate, ("median", "mean"), "aggregate")
     num_data_points = validation.check_positive_int(num_data_points, "num_data_points")
-    thresholds = common.check_fractions(thresholds, "thresholds")
+    thresholds = check_fractions(thresholds, "thresholds")
     if np.any(np.diff(thresholds) < 0):
         raise ValueError(f"thresholds: expected ascending fractions, received "
                          f"{thresholds.tolist()}")
     min_pred_value = 0.8 if min_pred_value is None else float(min_pred_value)
-    x = common.check_images(images, value_range)
-    sal = common.saliency_maps(attributions, x.shape, reduce)
+    x = check_images(images, value_range)
+    sal = saliency_maps(attributions, x.shape, reduce)
     n, h, w, _ = x.shape
-    c = common.check_class_idx(class_idx, n, required=True)
+    c = check_class_idx(class_idx, n, required=True)
     masks = _random_masks(random_masks, n, h, w, random_fraction, seed, base)
-    scorer = common.Scorer(model, target if kind == "sic" else None, batch_size,
-                           default_target="probability" if kind == "sic" else None)
-    low, high = common.check_value_range(value_range)
+    scorer = Scorer(model, target if kind == "sic" else None, batch_size,
+                    default_target="probability" if kind == "sic" else None)
+    low, high = check_value_range(value_range)
     u8 = np.round((x - low) / (high - low) * 255.0).clip(0, 255).astype(np.uint8)
 
     # bokeh images: [n, T + 2] = (fully blurred, thresholds..., original)
@@ -231,8 +238,8 @@ def pic(model, images, attributions, class_idx, *, kind="sic", information="webp
     per_image = np.trapezoid(curves, curve_x, axis=1)
     extra = {"skipped": skipped, "valid": valid, "information": info, "predictions": preds,
              "thresholds": thresholds}
-    curve, value, se = common.aggregate_curves(curves, curve_x, aggregate, seed, bootstrap)
-    return common.MetricResult(kind, value, per_image, se, True, curve_x, curves, curve, extra)
+    curve, value, se = aggregate_curves(curves, curve_x, aggregate, seed, bootstrap)
+    return MetricResult(kind, value, per_image, se, True, curve_x, curves, curve, extra)
 
 
 def aic(model, images, attributions, class_idx, **kwargs):
@@ -268,7 +275,7 @@ def _bokeh_stack(image, saliency, random_mask, thresholds, base, blur_sigma):
     if base == "interpolate":
         make = lambda mask: interpolate_image(image, mask)  # noqa: E731
     else:
-        blurred = np.round(common.blur_images(image[None].astype(np.float32), blur_sigma)[0])
+        blurred = np.round(blur_images(image[None].astype(np.float32), blur_sigma)[0])
         blurred = blurred.clip(0, 255).astype(np.uint8)
         make = lambda mask: np.where(mask[..., None], image, blurred)  # noqa: E731
     out = [make(random_mask)]

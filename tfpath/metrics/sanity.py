@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tfpath.core import validation
-from tfpath.metrics import _common as common
+from tfpath.metrics.checks import check_class_idx, saliency_maps
+from tfpath.metrics.results import standard_error
 from tfpath.metrics.ground_truth import rank_correlation
 
 
@@ -110,7 +111,7 @@ def model_randomization(model, images, class_idx, explainer, *, target="logit",
     if not is_keras_model(model):
         raise TypeError(f"model: expected a Keras model, received {type(model).__name__}")
     x = validation.check_array(images, "images", min_rank=2)
-    c = common.check_class_idx(class_idx, x.shape[0])
+    c = check_class_idx(class_idx, x.shape[0])
     kwargs = dict(explainer_kwargs or {})
     names = [l.name for l in model.layers if l.weights]
     if not names:
@@ -125,7 +126,7 @@ def model_randomization(model, images, class_idx, explainer, *, target="logit",
     def saliency(m):
         mf = ModelFunction(m, target=target, output=output)
         a = np.asarray(_explain(explainer, mf, x, c, kwargs), np.float64)
-        return common.saliency_maps(a, a.shape, reduce) if a.ndim == 4 else a
+        return saliency_maps(a, a.shape, reduce) if a.ndim == 4 else a
 
     original = saliency(model)
     clone = None
@@ -138,4 +139,4 @@ def model_randomization(model, images, class_idx, explainer, *, target="logit",
         rows.append(rank_correlation(original, saliency(clone)))
     spearman = np.asarray(rows)
     return RandomizationResult(list(layers), spearman, np.nanmean(spearman, axis=1),
-                               np.array([common.standard_error(r) for r in spearman]))
+                               np.array([standard_error(r) for r in spearman]))

@@ -19,7 +19,11 @@ from __future__ import annotations
 import numpy as np
 
 from tfpath.core import validation
-from tfpath.metrics import _common as common
+from tfpath.metrics.checks import (check_choice, check_fractions, check_images, check_value_range,
+                                   saliency_maps)
+from tfpath.metrics.perturb import blur_images, perturbed_scores, unit_ranks
+from tfpath.metrics.results import MetricResult, standard_error
+from tfpath.metrics.scoring import Scorer
 
 INFORMATION = ("pixels", "compression", "shannon")
 
@@ -69,12 +73,12 @@ def uncertainty_curves(uncertainty, images, attributions, *, steps=None, blur_si
       ValueError / TypeError naming the argument; ``uncertainty`` giving 0 on a fully blurred
       image (the EIC normalises by it).
     """
-    common.check_choice(information, INFORMATION, "information")
-    common.check_choice(aggregate, ("mean", "median"), "aggregate")
-    urc_at = common.check_fractions(urc_at, "urc_at")
-    x = common.check_images(images, value_range)
-    sal = common.saliency_maps(attributions, x.shape, reduce)
-    scorer = common.Scorer(uncertainty, None, batch_size)
+    check_choice(information, INFORMATION, "information")
+    check_choice(aggregate, ("mean", "median"), "aggregate")
+    urc_at = check_fractions(urc_at, "urc_at")
+    x = check_images(images, value_range)
+    sal = saliency_maps(attributions, x.shape, reduce)
+    scorer = Scorer(uncertainty, None, batch_size)
     if scorer.needs_class:
         raise ValueError("uncertainty: its target needs a class; use a class-free target "
                          "(e.g. entropy) or a function fn(images) -> [n]")
@@ -85,11 +89,11 @@ def uncertainty_curves(uncertainty, images, attributions, *, steps=None, blur_si
     else:
         steps = validation.check_positive_int(steps, "steps")
         fractions = np.union1d(np.linspace(0.0, 1.0, steps + 1), urc_at)
-    ranks, counts = common.unit_ranks(sal, None, seed)
-    blurred = common.blur_images(x, blur_sigma)
+    ranks, counts = unit_ranks(sal, None, seed)
+    blurred = blur_images(x, blur_sigma)
     measure = None if information == "pixels" else _information_fn(information, value_range)
-    out = common.perturbed_scores(scorer, x, ranks, counts, None, fractions, keep_top=False,
-                                  fill=blurred, measure=measure)
+    out = perturbed_scores(scorer, x, ranks, counts, None, fractions, "delete_top", blurred,
+                           measure=measure)
     unc = out[0]                                     # [n, k], removal order: x ... blurred
     h_x, h_blur = unc[:, 0], unc[:, -1]
     if np.any(h_blur <= 0):
@@ -110,9 +114,9 @@ def uncertainty_curves(uncertainty, images, attributions, *, steps=None, blur_si
         axis = _information_axis(reduce_fn(ratio, axis=0, keepdims=True))[0]
     eic_curve = reduce_fn(eic_curves, axis=0)
     per_image_eic = 1.0 - np.trapezoid(eic_curves, axes, axis=1)
-    results = {"eic": common.MetricResult(
+    results = {"eic": MetricResult(
         "eic", float(1.0 - np.trapezoid(eic_curve, axis)), per_image_eic,
-        common.standard_error(per_image_eic), True, axis, eic_curves, eic_curve,
+        standard_error(per_image_eic), True, axis, eic_curves, eic_curve,
         {"uncertainty": unc, "fractions": fractions})}
 
     # URC: best fractional reduction of uncertainty so far, along the removal pass
@@ -127,9 +131,9 @@ def uncertainty_curves(uncertainty, images, attributions, *, steps=None, blur_si
         per = urc_curves[:, j]
         value = float(reduce_fn(per[valid])) if valid.any() else float("nan")
         name = f"urc@{100 * p:g}%"
-        results[name] = common.MetricResult(name, value, per, common.standard_error(per), True,
-                                            fractions, urc_curves, urc_curve,
-                                            {"fraction": fractions[j]})
+        results[name] = MetricResult(name, value, per, standard_error(per), True,
+                                     fractions, urc_curves, urc_curve,
+                                     {"fraction": fractions[j]})
     return results
 
 
@@ -146,7 +150,7 @@ def urc(uncertainty, images, attributions, at=0.05, **kwargs):
 
 
 def _information_fn(information, value_range):
-    low, high = common.check_value_range(value_range)
+    low, high = check_value_range(value_range)
 
     def measure(images):
         u8 = np.round((images - low) / (high - low) * 255.0).clip(0, 255).astype(np.uint8)
