@@ -1,6 +1,11 @@
-"""The benchmark scripts run (tiny settings) and report what they promise."""
+"""The benchmark scripts measure what they claim: the same number of gradient evaluations as
+the methods make, and memory that does not grow with the number of steps."""
 import importlib.util
 import pathlib
+
+import numpy as np
+
+import tfpath
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -12,16 +17,44 @@ def load(name):
     return module
 
 
-def test_speed_benchmark_reports_ratios_to_the_limit(capsys):
-    results = load("speed").main(["--images", "2", "--steps", "4", "--repeats", "1"])
-    out = capsys.readouterr().out
-    assert "× limit" in out and "PAIR Guided IG" in out
-    assert set(results) >= {"tfpath IG", "tfpath Guided IG", "PAIR IG (batch_size=steps)"}
-    assert all(seconds > 0 for seconds in results.values())
+def recorded_rows(method, x, model_function, args, **kwargs):
+    """Rows the method sends to the model, through a recording PAIR call_model_function."""
+    rows = []
+
+    def recording(x_batch, call_model_args=None, expected_keys=None):
+        rows.append(len(x_batch))
+        return model_function(x_batch, call_model_args, expected_keys)
+
+    method.GetMaskBatch(x, recording, args, **kwargs)
+    return sum(rows[1:])                                    # rows[0]: the boundary check
 
 
-def test_memory_benchmark_runs(capsys):
-    load("memory").main(["--size", "32", "--steps", "12", "--compare-steps", "4",
-                         "--batch-size", "4"])
-    out = capsys.readouterr().out
-    assert out.count("peak RSS") == 3 and "convergence delta" in out
+def test_speed_benchmark_limits_count_the_methods_gradient_evaluations():
+    speed = load("speed")
+    out = speed.main(["--images", "2", "--steps", "4", "--lpi-references", "3", "--repeats", "1",
+                      "--skip-pair-guided", "--chunks", "4", "8"])
+    counts = out["counts"]
+    assert counts == {"IG / Guided IG": 8, "EG": 8, "LPI": 6}
+    # the same numbers of gradient evaluations as tfpath's methods make on such a batch
+    from tfpath.datasets import load_mnist_subset
+    from tfpath.zoo import small_cnn
+    split = load_mnist_subset()
+    x, c = split.x_test[:2], {"class_idx": [int(v) for v in split.y_test[:2]]}
+    mf = tfpath.ModelFunction(small_cnn((28, 28, 1), 10), target="logit")
+    assert recorded_rows(tfpath.IntegratedGradients(), x, mf, c, x_steps=4) == 8
+    assert recorded_rows(tfpath.GuidedIG(), x, mf, c, x_steps=4) == 8
+    assert recorded_rows(tfpath.ExpectedGradients(), x, mf, c, references=split.x_train[:20],
+                         nsamples=4) == 8
+    distribution = tfpath.LocalDistribution.fit(mf.model, split.x_train[:200], 2, 3, seed=0)
+    assert recorded_rows(tfpath.LPI(distribution), x, mf, c) == 6
+    assert all(np.isfinite(r) and r > 0 for r in out["ratios"].values())
+    assert {"tfpath IG", "tfpath EG (4 samples)", "tfpath LPI (m=3, k=1)"} <= set(out["ratios"])
+
+
+def test_memory_benchmark_peak_does_not_grow_with_steps():
+    runs = load("memory").main(["--model", "tiny", "--size", "64", "--steps", "3000",
+                                "--compare-steps", "10", "--batch-size", "16"])
+    short, long = runs
+    assert long["held_mb"] > 250                       # holding every point would show
+    assert long["peak_rss_mb"] - short["peak_rss_mb"] < 0.2 * long["held_mb"], runs
+    assert abs(long["convergence_delta"]) < abs(short["convergence_delta"]) + 1e-3
