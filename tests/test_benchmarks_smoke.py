@@ -58,3 +58,16 @@ def test_memory_benchmark_peak_does_not_grow_with_steps():
     assert long["held_mb"] > 250                       # holding every point would show
     assert long["peak_rss_mb"] - short["peak_rss_mb"] < 0.2 * long["held_mb"], runs
     assert abs(long["convergence_delta"]) < abs(short["convergence_delta"]) + 1e-3
+
+
+def test_diffid_table_ranks_informative_maps_above_random(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFPATH_CACHE", str(tmp_path / "cache"))
+    out = load("diffid_table").main(["--images", "40", "--no-ablations"])
+    rows = out["rows"]
+    assert set(rows) == {"Random", "Gradient", "IG", "IG + IDGI", "EG", "EG + IDGI", "AGI",
+                         "AGI + IDGI", "LPI", "LPI + IDGI"}
+    assert out["accuracy"] > 0.9
+    assert abs(rows["Random"]["DiffID"]) < 0.1                 # random maps: Ins ≈ Del
+    for name, row in rows.items():
+        if name != "Random":
+            assert row["DiffID"] > rows["Random"]["DiffID"] + 0.2, name

@@ -71,3 +71,32 @@ def digits_cnn(size=16, epochs=30, retrain=False, verbose=0):
     train_classifier(model, split.x_train, split.y_train, epochs=epochs, verbose=verbose)
     model.save(path)
     return model, split
+
+
+def mnist_cnn(epochs=8, retrain=False, verbose=0):
+    """A small CNN (two convolutions, max-pooling, a dense layer; logits) trained once on the
+    bundled 5,000-image MNIST subset, cached on disk.
+
+    Returns:
+      ``(model, split)``: the Keras model and the :class:`tfpath.datasets.Split` (4,000 train,
+      1,000 test images, 28×28×1 in [0, 1]).
+    """
+    import keras
+    from tfpath.datasets import load_mnist_subset
+    split = load_mnist_subset()
+    path = cache_dir() / f"mnist_cnn_{epochs}.keras"
+    if path.exists() and not retrain:
+        return keras.models.load_model(path), split
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(shape=split.input_shape)
+    h = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv1")(inputs)
+    h = keras.layers.MaxPooling2D(2)(h)
+    h = keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="conv2")(h)
+    h = keras.layers.MaxPooling2D(2)(h)
+    h = keras.layers.Flatten()(h)
+    h = keras.layers.Dense(64, activation="relu")(h)
+    outputs = keras.layers.Dense(split.num_classes, name="logits")(h)
+    model = keras.Model(inputs, outputs, name="mnist_cnn")
+    train_classifier(model, split.x_train, split.y_train, epochs=epochs, verbose=verbose)
+    model.save(path)
+    return model, split
