@@ -350,7 +350,8 @@ def check_integrator(name, allowed=None) -> str:
 
 
 def idgi_from_path(gradients, values, side: str = "left"):
-    """IDGI of one recorded path (NumPy reference form, spec_004 §3.4).
+    """IDGI of one recorded path (NumPy reference form of Yang, Wang and Bilen, CVPR 2023,
+    Algorithm 1).
 
     Args:
       gradients: array ``[N+1, ...]`` of gradients at the path nodes, baseline first.

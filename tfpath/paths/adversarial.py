@@ -17,9 +17,9 @@ explained target, as auxiliary quantities of the evaluator (:class:`AdversarySco
 :class:`AdversaryReached`); the adversarial class of each row is the row context
 ``"adversary_class"``.
 
-``from_input=True`` reproduces the code that paper 002 (Yang et al., AAAI 2023) compared
-against (ypeiyu/LPI ``adv_grad_integration.py``, from the AGI authors' code): every step is
-taken from the *original* input, ``x_{k+1} = clip(x + ε · sign(∇F_t(x_k)))``, and each term
+``from_input=True`` reproduces the code that Yang et al. ("Local Path Integration for
+Attribution", AAAI 2023) compared against (ypeiyu/LPI ``adv_grad_integration.py``, from the
+AGI authors' code): every step is taken from the *original* input, ``x_{k+1} = clip(x + ε · sign(∇F_t(x_k)))``, and each term
 multiplies ``x_{k+1} - x`` instead of ``x_{k+1} - x_k``, so the "path" never leaves an
 ε-ball around x and completeness does not hold. It is offered for parity only.
 """
