@@ -56,10 +56,25 @@ def test_model_calls_never_exceed_batch_size(mf, images):
     assert rows[1:] == [4] * 20                     # one call per step for the whole batch
 
 
-def test_auto_chunk_rows():
-    assert engine.auto_rows(28 * 28) == engine.AUTO_CHUNK_MAX_ROWS
-    assert engine.auto_rows(224 * 224 * 3) == (1 << 24) // (4 * 224 * 224 * 3)
-    assert engine.auto_rows(10 ** 9) == 1
+def test_automatic_chunks_bound_the_memory_of_each_model_call():
+    """With batch_size=None no model call holds more than AUTO_CHUNK_BYTES of float32 points
+    (or one point), and the calls cover every path node exactly once."""
+    import tensorflow as tf
+    sizes = [1, 784, 128 * 128 * 3, 224 * 224 * 3, 10 ** 9]
+    rows = [engine.auto_rows(n) for n in sizes]
+    assert all(r >= 1 for r in rows) and rows == sorted(rows, reverse=True)
+    assert all(r * n * 4 <= engine.AUTO_CHUNK_BYTES or r == 1 for r, n in zip(rows, sizes))
+    calls = []
+
+    def recording(x_batch, call_model_args=None, expected_keys=None):
+        calls.append(len(x_batch))
+        grads = np.ones_like(x_batch)
+        return {tfpath.INPUT_OUTPUT_GRADIENTS: grads}
+
+    x = np.random.default_rng(0).random((128, 128, 3)).astype(np.float32)
+    tfpath.IntegratedGradients().GetMask(x, recording, x_steps=100)
+    limit = engine.auto_rows(x.size)
+    assert limit < 100 and max(calls[1:]) <= limit and sum(calls[1:]) == 100, calls
 
 
 def test_details_shapes_and_path_values(mf, images):

@@ -7,7 +7,8 @@ rows it is given.
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from dataclasses import dataclass
+from typing import Callable, Mapping, Tuple
 
 import tensorflow as tf
 
@@ -23,6 +24,15 @@ def quiet_tracing(fn):
     """
     fn._omit_frequent_tracing_warning = True   # the attribute tf.function reads; no public API
     return fn
+
+
+@dataclass(frozen=True)
+class CallKey:
+    """What one compiled call depends on: the call, the feature shape, whether classes come."""
+
+    name: str
+    feature_shape: Tuple[int, ...]
+    with_class: bool
 
 
 class CompiledCalls:
@@ -43,7 +53,7 @@ class CompiledCalls:
           The call's tensors.
         """
         x = tf.convert_to_tensor(x, tf.float32)
-        key = (name, tuple(x.shape[1:]), class_idx is not None)
+        key = CallKey(name, tuple(x.shape[1:]), class_idx is not None)
         fn = memo.memoized(self, "traces", key, lambda: self._compile(name, x, class_idx))
         if class_idx is None:
             return fn(x)
