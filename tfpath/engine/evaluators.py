@@ -10,13 +10,22 @@ Both implement :class:`tfpath.protocols.Evaluator`.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from dataclasses import dataclass
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from tfpath.core import keys, memo
 from tfpath.protocols import Evaluation, Rows
+
+
+@dataclass(frozen=True)
+class EvaluatorConfig:
+    """What an evaluator contributes to a compiled loop's key."""
+
+    kind: str
+    auxiliary: Tuple = ()
 
 
 class ModelEvaluator:
@@ -35,7 +44,7 @@ class ModelEvaluator:
 
     @property
     def config(self):
-        return ("model", self.auxiliary)
+        return EvaluatorConfig("model", self.auxiliary)
 
     @property
     def cache(self):
@@ -73,7 +82,7 @@ class CallbackEvaluator:
     """
 
     uses_class = False
-    config = ("callback",)
+    config = EvaluatorConfig("callback")
 
     def __init__(self, call_model_function, call_model_args, need_values: bool):
         self.fn = call_model_function

@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpath.core.compiled import quiet_tracing
-from tfpath.protocols import BaselineSet, Rows, Schedule
+from tfpath.protocols import BaselineSet, Evaluation, Rows, Schedule
 
 # Rows (path points) per model call when batch_size is None: ~16 MB of float32 input per chunk,
 # between 1 and 256 rows.
@@ -131,7 +131,7 @@ def _run_group(key: LoopKey, evaluator, rows: Rows, params, node_weights):
         aux = {name: (tf.reshape(v, [t, g]), None if gr is None else tf.reshape(gr, shape))
                for name, (v, gr) in ev.aux.items()}
         displacement, new_state = path.advance(constants, state, points,
-                                               type(ev)(values, grads, aux), p)
+                                               Evaluation(values, grads, aux), p)
         moves = displacement if path.adaptive else tangents
         new_acc = integrator.update(acc, grads, values, moves, w)
         # keep the loop variables' static shapes (dynamic reshapes above lose them)

@@ -278,13 +278,18 @@ class TFPathSaliency(pair_core.CoreSaliency):
         return integ
 
 
-def _details(result, details: bool) -> PathDetails:
-    attr = result.attribution
+def check_finite(attr):
+    """Raises ValueError if an attribution is not finite (a gradient was NaN or inf)."""
     if not np.all(np.isfinite(attr)):
         raise ValueError(
             "call_model_function: the attribution contains NaN or inf because the target's "
             "gradient is not finite somewhere on the path (e.g. sqrt or log at 0, or a "
             "call_model_function returning NaN); choose another baseline or a finite model.")
+    return attr
+
+
+def _details(result, details: bool) -> PathDetails:
+    attr = check_finite(result.attribution)
     mask = attr.astype(np.float32)
     if not details:
         return PathDetails(mask, None, None, None, None, None)

@@ -1,7 +1,7 @@
 """Vanilla gradient saliency (Simonyan, Vedaldi and Zisserman, "Deep Inside Convolutional
 Networks", ICLR workshop 2014): the gradient of the target at the input."""
 from tfpath import engine
-from tfpath.methods.base import PathDetails, TFPathSaliency
+from tfpath.methods.base import PathDetails, TFPathSaliency, check_finite
 
 
 class GradientSaliency(TFPathSaliency):
@@ -18,4 +18,5 @@ class GradientSaliency(TFPathSaliency):
 
     def _compute(self, prep, details, **kwargs):
         values, grads = engine.evaluate_points(prep.evaluator, prep.x, prep.class_idx)
-        return PathDetails(grads, None, None, None, values if details else None, None)
+        return PathDetails(check_finite(grads), None, None, None,
+                           values if details else None, None)
