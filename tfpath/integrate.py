@@ -28,7 +28,7 @@ tfpath splits this into two independent parts (the Captum ``approximation_method
      path's displacement, whose weight is 1);
    * :class:`MonteCarlo` is the same weighted sum on nodes drawn by the method (Expected
      Gradients, LPI: one random α per node);
-   * :class:`IDGI` implements IDGI (Yang, Wang and Bilen, "IDGI: A Framework to Eliminate
+   * :class:`IDGI` implements IDGI (Yang, Wang and Bilgic, "IDGI: A Framework to Eliminate
      Explanation Noise from Integrated Gradients", CVPR 2023, Algorithm 1):
      ``Σ_j g_j² · d_j / ‖g_j‖²`` with ``d_j = F(x_{j+1}) - F(x_j)``, norms in float64,
      zero-norm steps skipped and reported as ``residual`` (the authors' code returns NaN there).
@@ -191,7 +191,7 @@ class MonteCarlo(Rule):
 
 @dataclass(frozen=True)
 class IDGI:
-    """Streaming IDGI (Yang, Wang and Bilen, CVPR 2023, Algorithm 1, line 5).
+    """Streaming IDGI (Yang, Wang and Bilgic, CVPR 2023, Algorithm 1, line 5).
 
     For nodes ``x_0 .. x_N`` in loop order, with ``u_j = g_j² / Σ g_j²`` (per row, float64)::
 
@@ -350,7 +350,7 @@ def check_integrator(name, allowed=None) -> str:
 
 
 def idgi_from_path(gradients, values, side: str = "left"):
-    """IDGI of one recorded path (NumPy reference form of Yang, Wang and Bilen, CVPR 2023,
+    """IDGI of one recorded path (NumPy reference form of Yang, Wang and Bilgic, CVPR 2023,
     Algorithm 1).
 
     Args:

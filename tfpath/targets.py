@@ -109,10 +109,11 @@ class Logit(Target):
 class Probability(Target):
     """Softmax probability of class c (softmax applied when the model outputs logits).
 
-    This is the ``f_c`` of the IDGI paper (spec_004 §3.9, "confidence score (e.g. probability)")
-    and what PAIR's Keras examples differentiate (models ending in ``softmax``). For a Bayesian
-    model's ``[n, S, K]`` outputs it is the mean predictive probability
-    ``p̄_c = (1/S) Σ_s p_s,c`` (the distribution whose entropy is the total uncertainty).
+    This is the ``f_c`` of the IDGI paper (Yang, Wang and Bilgic, CVPR 2023, §2.1: "the
+    confidence score (e.g., probability)") and what PAIR's Keras examples differentiate
+    (models ending in ``softmax``). For a Bayesian model's ``[n, S, K]`` outputs it is the
+    mean predictive probability ``p̄_c = (1/S) Σ_s p_s,c`` (the distribution whose entropy is
+    the total uncertainty).
     """
 
     name = "probability"

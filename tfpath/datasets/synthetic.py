@@ -5,7 +5,8 @@ localisation metrics (pointing game, mask AUC, mask mass) have an exact answer. 
 objects (``dark_fraction``) are nearly black on a mid-grey texture: a black baseline
 x' = 0 cannot see them, since every straight-path attribution (x − x') ⊙ ∫∇F is ≈ 0 on pixels
 where x ≈ 0. Comparing attributions of dark and bright objects exposes that blind spot
-(the motivation for blurred, uniform or counterfactual baselines, e.g. spec_000 §5.2).
+(the motivation for blurred, uniform or counterfactual baselines, e.g. Perez et al.,
+"Attribution of Predictive Uncertainties in Classification Models", UAI 2022, §2.1).
 Deterministic given ``seed``; nothing is downloaded.
 """
 from __future__ import annotations

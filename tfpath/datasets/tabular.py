@@ -1,5 +1,7 @@
-"""XAI-BENCH-style synthetic tabular benchmark with ground-truth attributions (paper 003 §6.1,
-Appendix B.2; spec_003 §4.1): Gaussian piecewise-constant binary classification.
+"""XAI-BENCH-style synthetic tabular benchmark with ground-truth attributions (Zhuo and Ge,
+"IG²: Integrated Gradient on Iterative Gradient Path for Feature Attribution", IEEE TPAMI 2024,
+§6.1 and Appendix B.2; XAI-Bench: Liu et al. 2021): Gaussian piecewise-constant binary
+classification.
 
 X ~ N(0, I₅); the latent score is g(x) = Σ_i ψ_i(x_i) − E[Σ_i ψ_i] ("Norm[]" makes its mean
 zero) and y = 1[g(x) + noise·ε > 0], with
@@ -12,9 +14,10 @@ zero) and y = 1[g(x) + noise·ε > 0], with
 Because g is additive and the features independent, its exact Shapley values (interventional
 = observational here) are φ_i(x) = ψ_i(x_i) − E[ψ_i(X_i)]: the ground-truth attributions
 (``shapley``), against which :func:`tfpath.metrics.ground_truth_correlation` gives the GT-Shapley
-score. ``variant="xai_bench"`` reproduces the upstream code's differences instead (spec_003
-§4.1): ψ₂ is 0 on [−0.5, 0) (its never-true condition), ψ₃ truncates (``int``) and maps 0 to 1,
-and y = 1[Σψ + noise·ε ≥ 0] without centring.
+score. ``variant="xai_bench"`` reproduces the differences of the upstream xai-bench code
+(abacusai/xai-bench, ``GaussianPiecewiseConstantBinary``) instead: ψ₂ is 0 on [−0.5, 0) (its
+never-true condition), ψ₃ truncates (``int``) and maps 0 to 1, and y = 1[Σψ + noise·ε ≥ 0]
+without centring.
 """
 from __future__ import annotations
 

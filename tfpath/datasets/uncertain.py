@@ -1,12 +1,14 @@
-"""Digits with induced predictive uncertainty (spec_000 §7.1 and §9; spec_001 §9.6).
+"""Digits with induced predictive uncertainty.
 
 A well-trained digits classifier is confident almost everywhere, so its entropy is ≈ 0 and
-there is nothing to explain. spec_000 §7.1 [REPO] induces uncertainty by injecting
-uninformative images (a constant random colour U(0,1)) with uniform labels (p = 0.1) and by
-Gaussian noise N(0, 0.1²) on half the images; spec_001 §9.6 suggests blending digits. Here:
+there is nothing to explain. The code of Perez et al. ("Attribution of Predictive
+Uncertainties in Classification Models", UAI 2022; Featurespace/uncertainty-attribution)
+induces uncertainty in its training data by injecting uninformative images (a constant
+random colour U(0,1)) with uniform labels (p = 0.1) and by Gaussian noise N(0, 0.1²) on half
+the images; blending digits is a further source of aleatoric uncertainty. Here:
 
 * :func:`uninformative_images` — constant random-colour images; mixed into training with
-  *random* hard labels (departure: the repo uses the uniform label vector 1/|C|; random
+  *random* hard labels (departure: the authors' code uses the uniform label vector 1/|C|; random
   integer labels have the same expected cross-entropy target and keep sparse labels);
 * :func:`blend_digits` — convex blends ``a·x_i + (1−a)·x_j`` of two digits of different classes,
   labelled ``y_i`` with probability ``a`` (else ``y_j``): aleatoric uncertainty by design;
@@ -51,7 +53,8 @@ class UncertainDigits:
 
 
 def uninformative_images(n, image_shape, seed=0):
-    """``n`` images of one constant random colour each, U(0, 1) per channel (spec_000 §7.1).
+    """``n`` images of one constant random colour each, U(0, 1) per channel (as in the code of
+    Perez et al., UAI 2022).
 
     Args:
       n: number of images (>= 0).
@@ -119,16 +122,17 @@ def blend_digits(x, y, n, seed=0, weight_range=(0.35, 0.65)):
 
 def induce_uncertainty(split, uninformative_fraction=0.1, blended_fraction=0.1,
                        noise_fraction=0.5, noise_std=0.1, num_ood=100, seed=0):
-    """Adds uncertainty-inducing examples to a split's training set (spec_000 §7.1).
+    """Adds uncertainty-inducing examples to a split's training set (after the training data
+    of the code of Perez et al., UAI 2022).
 
     Args:
       split: a :class:`Split` of images in [0, 1].
       uninformative_fraction: uninformative images added, as a fraction of the clean
-        training images (spec_000: p = 0.1); labels are random classes.
+        training images (the code of Perez et al.: p = 0.1); labels are random classes.
       blended_fraction: blended training digits added, as a fraction of the clean ones;
         label ``y_i`` with probability ``a``, else ``y_j``.
       noise_fraction, noise_std: fraction of clean training images given Gaussian pixel noise
-        N(0, noise_std²), clipped to [0, 1] (spec_000: 0.5 and 0.1).
+        N(0, noise_std²), clipped to [0, 1] (the code of Perez et al.: 0.5 and 0.1).
       num_ood: uniform-noise images returned as ``x_ood``; also the number of blended test
         digits (from the test set).
       seed: NumPy seed.

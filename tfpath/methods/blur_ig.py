@@ -1,5 +1,5 @@
 """Blur IG (Xu, Venugopalan and Sundararajan, "Attribution in Scale and Space", CVPR 2020) on
-the blur path; IDGI with the two node conventions of Yang, Wang and Bilen (CVPR 2023)."""
+the blur path; IDGI with the two node conventions of Yang, Wang and Bilgic (CVPR 2023)."""
 import dataclasses
 
 from tfpath import integrate

@@ -18,7 +18,7 @@ class GuidedIG(TFPathSaliency):
         :class:`tfpath.paths.GuidedPath`).
       batch_size: most rows stepped together (each step is one model call on them).
       integrator: ``"left"`` (PAIR's sum of ``g(x_j) ⊙ (x_{j+1} - x_j)``) or ``"idgi"``: IDGI on
-        the nodes x_0 = baseline … x_steps = end point (Yang, Wang and Bilen, CVPR 2023), which
+        the nodes x_0 = baseline … x_steps = end point (Yang, Wang and Bilgic, CVPR 2023), which
         evaluates the end point once more.
       baselines: a baseline set (an array ``[M, ...]`` / ``[B, M, ...]`` or a
         :mod:`tfpath.baselines` object); one guided path per (input, baseline), all stepped

@@ -27,7 +27,7 @@ class IntegratedGradients(TFPathSaliency):
         default is 1; results do not depend on it.
       integrator: a rule of :mod:`tfpath.integrate`: the default ``"linspace_mean"`` is
         PAIR's (mean of the gradients at ``linspace(0, 1, x_steps)``, both endpoints), so
-        default settings give PAIR's numbers; or ``"idgi"``: IDGI (Yang, Wang and Bilen, CVPR
+        default settings give PAIR's numbers; or ``"idgi"``: IDGI (Yang, Wang and Bilgic, CVPR
         2023, Algorithm 1) on the nodes ``linspace(0, 1, x_steps)``, gradients at each
         segment's start (the one at α = 1 unused); or an integrator object.
       baselines: a baseline set: an array ``[M, ...]`` (shared), ``[B, M, ...]``, or a

@@ -1,4 +1,5 @@
-"""Completeness (Sundararajan et al. 2017, axiom; spec_004 §3.8): Σ attribution = F(x) − F(x').
+"""Completeness (Sundararajan et al. 2017, axiom; kept by IDGI, Yang, Wang and Bilgic, CVPR 2023,
+§3.3): Σ attribution = F(x) − F(x').
 
 Summarises the convergence deltas of a batch, e.g. to pick a step count.
 """

@@ -44,9 +44,11 @@ def pointing_game(attributions, masks, *, reduce="abs_sum", tolerance=0):
 
 
 def mask_auc(attributions, masks, *, reduce="abs_sum"):
-    """ROC AUC of the saliency as a score for mask membership, per image (spec_003 §4.2
-    GT-AUC; spec_004 §5.4 localisation ROC-AUC), by the Mann–Whitney statistic with average
-    ranks for ties. NaN for images whose mask is all in or all out.
+    """ROC AUC of the saliency as a score for mask membership, per image (the "ground
+    truth-AUC" of Zhuo and Ge, "IG²: Integrated Gradient on Iterative Gradient Path for Feature
+    Attribution", IEEE TPAMI 2024, §6.2; the localisation ROC-AUC of Yang, Wang and Bilgic,
+    "IDGI", CVPR 2023, §4.6 and Table 4), by the Mann–Whitney statistic with average ranks for
+    ties. NaN for images whose mask is all in or all out.
 
     Returns:
       :class:`MetricResult` ``"mask_auc"`` (↑; 0.5 = chance).
@@ -64,8 +66,9 @@ def mask_auc(attributions, masks, *, reduce="abs_sum"):
 
 
 def mask_mass(attributions, masks, *, reduce="abs_sum"):
-    """Fraction of the saliency mass inside the mask (spec_003 §4.2 GT-SUM with its proposed
-    default: Σ_c |φ| normalised to sum to 1, then summed over the mask). NaN for all-zero maps.
+    """Fraction of the saliency mass inside the mask (the "ground truth-SUM" of Zhuo and Ge,
+    IG², IEEE TPAMI 2024, §6.2, which leaves the normalisation unstated; here Σ_c |φ|
+    normalised to sum to 1, then summed over the mask). NaN for all-zero maps.
 
     The check for negative values is made on the saliency map that is summed, i.e. after the
     channel reduction, which applies to maps ``[n, H, W]`` as to one-channel attributions:
@@ -153,8 +156,10 @@ def _pearson(a, b):
 
 
 def ground_truth_correlation(attributions, truth, *, method="pearson"):
-    """Per-example correlation of attributions with known ground-truth attributions (spec_003
-    §4.1 GT-Shapley: Pearson between φ and the true Shapley values, averaged over examples).
+    """Per-example correlation of attributions with known ground-truth attributions (the
+    GT-Shapley metric of XAI-Bench, Liu et al. 2021, as used by Zhuo and Ge, IG², IEEE TPAMI
+    2024, §6.1.2 and Table 2: Pearson between φ and the true Shapley values, averaged over
+    examples).
 
     Args:
       attributions: ``[n, d]`` (or any ``[n, ...]``).

@@ -1,5 +1,7 @@
-"""Performance Information Curves: AIC and SIC (Kapishnikov et al. 2019, XRAI §4; paper 004
-§4.4-4.5; spec_004 §5.2-5.3), a NumPy-2 re-implementation of PAIR's ``saliency.metrics.pic``.
+"""Performance Information Curves: AIC and SIC (Kapishnikov et al., "XRAI: Better Attributions
+Through Regions", ICCV 2019, §4; as used by Yang, Wang and Bilgic, "IDGI: A Framework to
+Eliminate Explanation Noise from Integrated Gradients", CVPR 2023, §4.4-4.5), a NumPy-2
+re-implementation of PAIR's ``saliency.metrics.pic``.
 
 For each image, "bokeh" images reveal the top-t fraction of pixels (by saliency) over a fully
 blurred version, for increasing t. Each bokeh image has an information level (its compressed
@@ -94,9 +96,9 @@ def msssim_parameters(height, width):
     """``(filter_size, power_factors)`` for ``tf.image.ssim_multiscale`` on small images.
 
     TF needs ``(filter_size - 1)·2^(scales - 1) < min(H, W)`` (5 scales and filter 11 need
-    > 160 px, spec_004 §5.3). The defaults are kept when they fit; otherwise the largest of
-    filter 11, 7, 5, 3 with at least 3 scales (then 2, then 1) is used, and the leading
-    ``scales`` of TF's default power factors are renormalised to sum to 1.
+    > 160 px). The defaults are kept when they fit; otherwise the largest of filter 11, 7, 5,
+    3 with at least 3 scales (then 2, then 1) is used, and the leading ``scales`` of TF's
+    default power factors are renormalised to sum to 1.
     """
     default = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
     side = min(height, width)
@@ -130,7 +132,7 @@ def pic(model, images, attributions, class_idx, *, kind="sic", information="webp
         num_data_points=1000, aggregate=None, normalization="pair", reduce="abs_sum",
         target=None, value_range=(0.0, 1.0), batch_size=256, seed=0,
         bootstrap=200):
-    """AIC or SIC (XRAI paper; spec_004 §5.2, §5.3), batched over images and thresholds.
+    """AIC or SIC (XRAI paper; IDGI paper, §4.4 and §4.5), batched over images and thresholds.
 
     Per image (PAIR's ``compute_pic_metric``): the fully blurred image is interpolated from a
     random 1 % pixel mask (``base="interpolate"``) or Gaussian blurred (``base="blur"``: the IDGI
@@ -149,7 +151,8 @@ def pic(model, images, attributions, class_idx, *, kind="sic", information="webp
     the quantised bokeh images mapped back to ``value_range``. ``information="msssim"`` is the
     IDGI paper's MS-SSIM variant (§4.5), with filter size and scales adapted to small images
     (:func:`msssim_parameters`; the paper leaves them unstated). Not implemented: the paper's
-    pooled 100-bin aggregation (spec_004 §5.2 step 5), whose bin handling is unstated.
+    pooled aggregation of bokeh images into 100 information-level bins (§4.4), whose bin
+    handling is unstated.
 
     Args:
       model: a :class:`tfpath.ModelFunction`, Keras model or callable (see ``Scorer``).

@@ -156,7 +156,7 @@ def insertion(model, images, attributions, class_idx=None, **kwargs):
 
     Defaults: black start, 5 % pixel steps, trapezoid area, ``count_rule="round"``; pass
     ``target="probability"`` and ``normalize="ratio"`` for the probability and probability-ratio
-    variants of Yang, Wang and Bilen ("IDGI: A Framework to Eliminate Explanation Noise from
+    variants of Yang, Wang and Bilgic ("IDGI: A Framework to Eliminate Explanation Noise from
     Integrated Gradients", CVPR 2023).
 
     Args:

@@ -1,6 +1,7 @@
-"""Sanity check: cascading model-parameter randomisation (Adebayo et al. 2018, §3.1; spec_002
-§5.5 asks for it). An explanation that depends on the model must change when the model's
-weights are replaced by random ones, from the top layer down; an edge detector does not.
+"""Sanity check: cascading model-parameter randomisation (Adebayo et al., "Sanity Checks for
+Saliency Maps", NeurIPS 2018, §3.1). An explanation that depends on the model must change when
+the model's weights are replaced by random ones, from the top layer down; an edge detector
+does not.
 """
 from __future__ import annotations
 

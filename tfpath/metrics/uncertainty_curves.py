@@ -1,4 +1,5 @@
-"""Uncertainty curves EIC and URC (paper 000 §4.1; spec_000 §6) over any uncertainty function.
+"""Uncertainty curves EIC and URC (Perez et al., "Attribution of Predictive Uncertainties in
+Classification Models", UAI 2022, §4.1) over any uncertainty function.
 
 One removal pass serves both: starting from x, pixels are replaced by the Gaussian-blurred
 image in **descending signed attribution** (most uncertainty-increasing first), until the image
@@ -31,9 +32,10 @@ INFORMATION = ("pixels", "compression", "shannon")
 def uncertainty_curves(uncertainty, images, attributions, *, steps=None, blur_sigma=1.5,
                        information="pixels", aggregate="mean", urc_at=(0.01, 0.05),
                        reduce="sum", value_range=(0.0, 1.0), batch_size=256, seed=0):
-    """EIC and URC of spec_000 §6 from one batched removal pass.
+    """EIC and URC of Perez et al. (UAI 2022, §4.1) from one batched removal pass.
 
-    Decisions where the paper and the authors' code differ (spec_000 §6, §10):
+    Decisions where the paper and the authors' code (Featurespace/uncertainty-attribution,
+    ``metrics.py``) differ:
 
     * aggregation over images: the paper's formulas average (``aggregate="mean"``, default);
       the code takes the median (``aggregate="median"``);

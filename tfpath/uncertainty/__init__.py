@@ -1,8 +1,9 @@
 """Attribution of predictive uncertainty: targets, Bayesian wrappers, decomposition.
 
-Targets (spec_000 eq. 1 and §2; spec_001 §2.1): :class:`Entropy` (total), :class:`Aleatoric`
-(expected entropy), :class:`Epistemic` (mutual information); :func:`decompose` and
-:func:`predictive_uncertainty` give all three for a batch.
+Targets (the predictive entropy of Perez et al., "Attribution of Predictive Uncertainties in
+Classification Models", UAI 2022, Eq. 1, decomposed as by Depeweg et al., ICML 2018):
+:class:`Entropy` (total), :class:`Aleatoric` (expected entropy), :class:`Epistemic` (mutual
+information); :func:`decompose` and :func:`predictive_uncertainty` give all three for a batch.
 
 Bayesian classifiers with randomness frozen along a path (``model(x) -> [n, S, K]``):
 :class:`DeepEnsemble`, :class:`MCDropout` (Keras 3), :class:`TFPVariational` (tf_keras with

@@ -3,14 +3,19 @@
 ``uncertainty_gallery`` trains (or loads from :func:`tfpath.zoo.cache_dir`) an MC-dropout CNN
 on uncertainty-induced scikit-learn digits (:func:`tfpath.datasets.load_uncertain_digits`),
 picks the held-out clean and blended digits with the highest predictive entropy, attributes
-Entropy, Aleatoric and Epistemic with Guided IG + IDGI (spec_004), and writes a PNG.
+Entropy, Aleatoric and Epistemic with Guided IG + IDGI (Yang, Wang and Bilgic, "IDGI: A
+Framework to Eliminate Explanation Noise from Integrated Gradients", CVPR 2023), and writes a
+PNG.
 
-Fiducial: spec_000 §3 notes that a black or white fiducial "carries its own uncertainty" —
+Fiducial: Perez et al. ("Attribution of Predictive Uncertainties in Classification Models",
+UAI 2022, §3) start the path at a fiducial x0 with close to zero predictive uncertainty, so
+that the attributions sum to ≈ H(x). A black or white fiducial carries its own uncertainty —
 here a black image is close to the uninformative training images, so its entropy is near
-ln 10 and attributions would explain H(x) − H(black) < 0. spec_000 §5.3/§5.5 use a
-counterfactual fiducial (same class, H ≈ 0) found with a VAE instead. Departure: the demo uses
-the nearest (L2) confident training digit of the predicted class (lowest-entropy fifth) as a
-cheap in-distribution stand-in, so Σ attribution ≈ H(x) − H(x0) ≈ H(x).
+ln 10 and attributions would explain H(x) − H(black) < 0. Their IG and Guided IG
+"+ Counterfactual" variants (§3.3.2, Table 1) use a counterfactual fiducial (same class,
+H ≈ 0) found with a VAE instead. Departure: the demo uses the nearest (L2) confident training
+digit of the predicted class (lowest-entropy fifth) as a cheap in-distribution stand-in, so
+Σ attribution ≈ H(x) − H(x0) ≈ H(x).
 """
 from __future__ import annotations
 

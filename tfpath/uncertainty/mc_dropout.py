@@ -35,10 +35,12 @@ def _draw_masks(num_samples, mask_shape, rate, seed):
 class MCDropout(SampledModel):
     """MC dropout: S dropout masks per input over a Keras 3 model with Dropout layers.
 
-    spec_000 §2 [REPO-v1] gets MC dropout by calling ``Dropout(rate)(x, training=True)``; that
+    The first, MC-dropout version of the code of Perez et al. ("Attribution of Predictive
+    Uncertainties in Classification Models", UAI 2022; Featurespace/uncertainty-attribution,
+    commit 168deaf) gets MC dropout by calling ``Dropout(rate)(x, training=True)``; that
     draws a new mask for every row and every call (and, model-wide, also puts BatchNorm in
-    training mode), so along a path the target is not a function. Here (DESIGN.md,
-    "Uncertainty"; spec_000 §2 [SUGGESTION]):
+    training mode), so along a path the target is not a function. Here the masks are frozen
+    (common random numbers), so the target is a deterministic function of x:
 
     Freezing: each ``keras.layers.Dropout`` (and SpatialDropout1D/2D/3D, with their noise
     shapes) is replaced, in a clone that shares every other layer, by a view that multiplies
@@ -54,8 +56,8 @@ class MCDropout(SampledModel):
     Args:
       model: a Keras 3 functional or Sequential model with at least one Dropout layer
         (nested functional/Sequential sub-models are rewired too).
-      num_samples: S >= 1 (spec_000 §2 [REPO-v1] uses T = 500 per gradient; 16-50 suffice
-        for smooth attributions of small models).
+      num_samples: S >= 1 (that MC-dropout version of the authors' code uses T = 500 per
+        gradient; 16-50 suffice for smooth attributions of small models).
       seed: seed of the masks (integer >= 0).
       output: ``"auto"`` (from the model's last layer), ``"logits"`` or ``"probabilities"``.
 

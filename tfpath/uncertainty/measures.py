@@ -1,17 +1,21 @@
 """Predictive uncertainty of a Bayesian classifier and its aleatoric / epistemic decomposition.
 
 A Bayesian classifier gives S probability vectors p_s(x) per input (posterior weight draws,
-ensemble members or dropout masks). With p̄ = (1/S) Σ_s p_s (spec_000 §2; spec_001 §2.1):
+ensemble members or dropout masks). With the posterior predictive p̄ = (1/S) Σ_s p_s (the
+Bayesian setting of Perez et al., "Attribution of Predictive Uncertainties in Classification
+Models", UAI 2022, §2, and of Ley, Bhatt and Weller, "Diverse, Global and Amortised
+Counterfactual Explanations for Uncertainty Estimates", AAAI 2022):
 
-* total (predictive entropy, spec_000 eq. 1 applied to p̄):   H   = −Σ_c p̄_c log p̄_c
+* total (predictive entropy, Perez et al. Eq. 1, on p̄):      H   = −Σ_c p̄_c log p̄_c
 * aleatoric (expected entropy):                               A   = (1/S) Σ_s [−Σ_c p_s,c log p_s,c]
 * epistemic (mutual information I(y; w | x)):                 E   = (1/S) Σ_s KL(p_s ‖ p̄)
 
-and H = A + E exactly (the decomposition of Depeweg et al. 2018 that spec_000 §2 and
-spec_001 §2.1 specify). All in nats.
+and H = A + E exactly: the decomposition of Depeweg et al. (ICML 2018), which Perez et al.
+(§2) defer to their supplementary material and the original CLUE code (cambridge-mlg/CLUE)
+implements. All in nats.
 
-Numerics (departures from the authors' code, which uses ``log(p + 1e-30)`` (spec_000 §2) or
-``eps = 1e-10`` (spec_001 §2.1)):
+Numerics (departures from the authors' code: Featurespace/uncertainty-attribution, the code of
+Perez et al., uses ``log(p + 1e-30)``; the CLUE code uses ``eps = 1e-10`` inside the log):
 
 * The measures are computed in float64 from log-probabilities: ``log_softmax`` of logits, or
   ``log(max(p, tiny))`` of probabilities (tiny = the smallest normal float32, so no value is
@@ -68,7 +72,7 @@ def sample_log_probs(outputs, output_kind):
 
 
 def decompose(outputs, output_kind):
-    """Total, aleatoric and epistemic uncertainty of a batch (spec_001 §2.1; spec_000 §2).
+    """Total, aleatoric and epistemic uncertainty of a batch (Depeweg et al., ICML 2018).
 
     Args:
       outputs: model outputs ``[n, K]`` (S = 1) or ``[n, S, K]`` (S samples per input).

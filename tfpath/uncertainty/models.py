@@ -8,10 +8,10 @@ A *Bayesian wrapper* is a TensorFlow-traceable callable ``model(x [n, ...]) -> [
     mf = tfpath.ModelFunction(MCDropout(model, num_samples=16), target=Epistemic())
     mask = tfpath.GuidedIG().GetMask(x, mf, integrator="idgi")
 
-Frozen randomness (DESIGN.md "Uncertainty"; spec_000 §2 [SUGGESTION], common random numbers):
-the S draws are the same at every point of every path, for every row of every chunk, until
-:meth:`resample` is called. So the target is a deterministic function of the input, its
-gradient is that function's gradient, and completeness (convergence delta → 0) holds.
+Frozen randomness (common random numbers): the S draws are the same at every point of every
+path, for every row of every chunk, until :meth:`resample` is called. So the target is a
+deterministic function of the input, its gradient is that function's gradient, and
+completeness (convergence delta → 0) holds.
 How each kind freezes is documented on its class:
 
 * :class:`Deterministic` — S = 1, no randomness.
@@ -138,8 +138,9 @@ class Deterministic(BayesianModel):
 class DeepEnsemble(BayesianModel):
     """A deep ensemble (Lakshminarayanan et al. 2017): member m is sample s = m.
 
-    spec_001 §2.1 uses the N ensemble members in place of posterior samples (its Synbols
-    setting); spec_001 §9.5(a) suggests it for digits. ``p̄`` is the members' mean prediction.
+    Ley, Bhatt and Weller ("Diverse, Global and Amortised Counterfactual Explanations for
+    Uncertainty Estimates", AAAI 2022) explain a resnet deep ensemble on Synbols, its members
+    in place of posterior samples. ``p̄`` is the members' mean prediction.
 
     Freezing: there is no randomness; each member is called with ``training=False`` (its own
     Dropout off, BatchNorm on moving statistics), so S = number of members and

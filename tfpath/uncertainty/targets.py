@@ -7,7 +7,8 @@ outputs are ``[n, K]`` (a deterministic classifier) or ``[n, S, K]`` (a Bayesian
 :mod:`tfpath.uncertainty`, whose S draws are frozen so the target is a function of x).
 
 The formulas and their numerics are those of :func:`tfpath.uncertainty.measures.decompose`
-(spec_000 eq. 1 and §2; spec_001 §2.1).
+(the predictive entropy of Perez et al., "Attribution of Predictive Uncertainties in
+Classification Models", UAI 2022, Eq. 1, and its decomposition by Depeweg et al., ICML 2018).
 """
 from __future__ import annotations
 
@@ -36,11 +37,13 @@ class _UncertaintyTarget(targets_lib.Target):
 
 
 class Entropy(_UncertaintyTarget):
-    """Total predictive uncertainty H[p̄] = −Σ_c p̄_c log p̄_c (spec_000 eq. 1 on the mean p̄).
+    """Total predictive uncertainty H[p̄] = −Σ_c p̄_c log p̄_c (Perez et al., UAI 2022, Eq. 1,
+    on the mean p̄).
 
-    For a deterministic classifier (outputs ``[n, K]``) this is the softmax entropy of
-    spec_000 §3 (the paper's Table 1 setting). Registered as ``"entropy"`` (also ``"total"``,
-    ``"predictive_entropy"``).
+    For a deterministic classifier (outputs ``[n, K]``) this is the softmax entropy H(x) that
+    Perez et al. attribute with path integrals (§2.1); the authors' code
+    (Featurespace/uncertainty-attribution) uses deterministic classifiers for their Table 1.
+    Registered as ``"entropy"`` (also ``"total"``, ``"predictive_entropy"``).
     """
 
     name = "entropy"
@@ -48,11 +51,11 @@ class Entropy(_UncertaintyTarget):
 
 
 class Aleatoric(_UncertaintyTarget):
-    """Aleatoric uncertainty: expected entropy (1/S) Σ_s H[p_s] (spec_001 §2.1; spec_000 §2).
+    """Aleatoric uncertainty: expected entropy (1/S) Σ_s H[p_s] (Depeweg et al., ICML 2018).
 
     With S = 1 it equals :class:`Entropy`. Registered as ``"aleatoric"``. Attributions satisfy
-    attr(Entropy) = attr(Aleatoric) + attr(Epistemic) by linearity (spec_000 §2), up to the
-    quadrature error of each.
+    attr(Entropy) = attr(Aleatoric) + attr(Epistemic) by linearity of the path integral in its
+    target, up to the quadrature error of each.
     """
 
     name = "aleatoric"
@@ -62,9 +65,9 @@ class Aleatoric(_UncertaintyTarget):
 class Epistemic(_UncertaintyTarget):
     """Epistemic uncertainty: the mutual information (1/S) Σ_s KL(p_s ‖ p̄) = H − A.
 
-    spec_001 §2.1 defines it as H_tot − H_al; we compute the equal mean-KL form (see
-    :mod:`tfpath.uncertainty.measures`). Registered as ``"epistemic"`` (also
-    ``"mutual_information"``).
+    Depeweg et al. (ICML 2018) and the original CLUE code (cambridge-mlg/CLUE) define it as
+    H − A; we compute the equal mean-KL form (see :mod:`tfpath.uncertainty.measures`).
+    Registered as ``"epistemic"`` (also ``"mutual_information"``).
 
     Raises:
       ValueError (when the model function is first traced or called): the model gives one

@@ -19,7 +19,8 @@ class TFPVariational(SampledModel):
     Convolution1D/2D/3D Reparameterization and Flipout (any ``kernel_posterior_fn`` whose
     distributions accept stateless seeds, e.g. TFP's default mean-field normal).
 
-    Freezing (DESIGN.md "Uncertainty"): Flipout draws per-example sign flips and local
+    Freezing (the S draws must be the same at every point of a path, or the target is not a
+    function of x and its gradients are noise): Flipout draws per-example sign flips and local
     reparameterization per-example pre-activations by design, so the layer's own ``call``
     cannot be frozen. Each variational layer is replaced, in a clone sharing every other layer,
     by a view that draws S weight sets ``W_s ~ kernel_posterior`` and ``b_s ~

@@ -1,8 +1,8 @@
 """Small Bayesian digit classifiers trained in seconds on offline data (tests, demo).
 
-Architectures follow spec_000 §9's CPU-sized suggestion (two 3×3 convolutions, a dense head)
-in four Bayesian flavours; :func:`train_bayesian_classifier` returns the matching frozen-sample
-wrapper. All output logits.
+Architectures are CPU-sized (two 3×3 convolutions, a dense head) in four Bayesian flavours;
+:func:`train_bayesian_classifier` returns the matching frozen-sample wrapper. All output
+logits.
 """
 from __future__ import annotations
 

@@ -5,8 +5,9 @@ trained with ``model.fit``. Each weight tensor has a mean-field Gaussian posteri
 q(W) = N(μ, softplus(ρ)²) (a ``tfp.distributions`` Normal) and a N(0, σ_p²) prior; the
 closed-form KL(q ‖ p), times ``kl_weight``, is added as a layer loss in training calls, so
 ``model.fit`` minimises the negative ELBO per example when ``kl_weight = 1 / N_train``
-(Blundell et al. 2015). These layers are not from the papers: they are the Bayesian model
-substrate that spec_000 §2 / spec_001 §2.1's decomposition needs (spec_001 §9.5(c)).
+(Blundell et al. 2015). These layers are not from the papers: they are a Bayesian model
+(S posterior weight draws per input) of the kind the total / aleatoric / epistemic
+decomposition needs (Depeweg et al., ICML 2018), without tf_keras or ``tfp.layers``.
 
 Behaviour by mode:
 
