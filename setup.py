@@ -25,6 +25,8 @@ setup(
         "pillow",
         "matplotlib",
     ],
-    extras_require={"test": ["pytest", "pytest-xdist"]},
+    extras_require={"test": ["pytest", "pytest-xdist"],
+                    # benchmarks/speed.py compares with shap.GradientExplainer when installed
+                    "bench": ["shap"]},
     entry_points={"console_scripts": ["tfpath=tfpath.cli:main"]},
 )

@@ -37,7 +37,8 @@ tfpath splits this into two independent parts (the Captum ``approximation_method
    method's *reference rule* (its PAIR default), which fixes IDGI's nodes and side:
    IDGI evaluates the nodes of the reference rule closed by both ends of the path.
 
-All sums accumulate in float64.
+Sums over chunks accumulate in float64 (a rule sums the T products of one chunk in the
+tangents' dtype first); IDGI works in float64 throughout.
 """
 from __future__ import annotations
 
@@ -123,7 +124,7 @@ def _ends(params, grid2):
 # ---------------------------------------------------------------------------------- integrators
 @dataclass(frozen=True)
 class Rule:
-    """A Riemann or Gauss–Legendre rule: accumulates ``Σ_k w_k g_k ⊙ γ'_k`` in float64.
+    """A Riemann or Gauss–Legendre rule: accumulates ``Σ_k w_k g_k ⊙ γ'_k`` (chunks in float64).
 
     On an adaptive path (Guided IG, AGI) the "tangent" is the step's displacement and only
     ``"left"`` is meaningful: the gradient at x_j multiplies the step x_{j+1} - x_j it guided.
@@ -155,10 +156,13 @@ class Rule:
         return {"attr": tf.zeros(tf.shape(x), tf.float64)}
 
     def update(self, state, grads, values, moves, weights):
+        # a chunk's T products are summed in the tangents' dtype (float32 on straight paths,
+        # float64 on the blur and adaptive paths); chunks accumulate in float64
         del values
-        g = tf.cast(grads, tf.float64)
-        step = tf.cast(moves, tf.float64) * _expand_to(tf.cast(weights, tf.float64), g)
-        return {"attr": state["attr"] + tf.reduce_sum(g * step, axis=0)}
+        dtype = moves.dtype
+        step = moves * _expand_to(tf.cast(weights, dtype), moves)
+        chunk = tf.reduce_sum(tf.cast(grads, dtype) * step, axis=0)
+        return {"attr": state["attr"] + tf.cast(chunk, tf.float64)}
 
     def result(self, state, f_first, f_last, sign):
         attr = state["attr"] * sign
