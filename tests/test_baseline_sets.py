@@ -174,3 +174,28 @@ def test_misspelled_keyword_names_the_method(linear_mf, points):
     with pytest.raises(TypeError, match=r"IntegratedGradients.GetMask: unexpected keyword "
                                         r"argument 'x_step'.*x_steps"):
         tfpath.IntegratedGradients().GetMask(points[0][0], linear_mf, x_step=4)
+
+
+def test_per_input_context_reaches_every_row_of_every_group(linear_mf, points):
+    """A path reading a per-input context tensor: each row sees its own input's value, also
+    when the rows of one input are split across groups (batch_size=3)."""
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class ShiftedStraight(StraightPath):
+        """Straight path from baseline + context["offset"] (of the row's input)."""
+
+        def init(self, rows):
+            start = rows.baseline + rows.context["offset"]
+            return {"baseline": start, "diff": rows.x - start, "x": rows.x}, {}
+
+    x, b = points
+    offset = np.random.default_rng(7).normal(size=x.shape).astype(np.float32)
+    base = baselines.from_array(b, x)                                     # M = 4 per input
+    rule = integrate.Rule("linspace_mean")
+    path = ShiftedStraight()
+    res = engine.integrate(engine.ModelEvaluator(linear_mf), path, rule, x, base,
+                           rule.schedule(path, 2), context={"offset": offset}, batch_size=3)
+    expected = np.stack([np.mean([(xi - (bj + oi)) * W for bj in b], axis=0)
+                         for xi, oi in zip(x, offset)])
+    np.testing.assert_allclose(res.attribution, expected, rtol=1e-5, atol=1e-6)

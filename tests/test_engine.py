@@ -59,7 +59,6 @@ def test_model_calls_never_exceed_batch_size(mf, images):
 def test_automatic_chunks_bound_the_memory_of_each_model_call():
     """With batch_size=None no model call holds more than AUTO_CHUNK_BYTES of float32 points
     (or one point), and the calls cover every path node exactly once."""
-    import tensorflow as tf
     sizes = [1, 784, 128 * 128 * 3, 224 * 224 * 3, 10 ** 9]
     rows = [engine.auto_rows(n) for n in sizes]
     assert all(r >= 1 for r in rows) and rows == sorted(rows, reverse=True)

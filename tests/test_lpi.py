@@ -182,6 +182,18 @@ def test_lpi_estimators(distribution, digit_model, digits):
     assert rel[256].mean() < 0.1 and rel[256].mean() < rel[4].mean(), rel
 
 
+def test_lpi_on_other_targets(distribution, digit_model, digits):
+    """Any target: the predictive entropy (no class) is attributed, complete with IDGI."""
+    mf = tfpath.ModelFunction(digit_model, target="entropy")
+    d = tfpath.LPI(distribution).GetMaskBatchWithDetails(digits.x_test[:3], mf, None, seed=0,
+                                                         integrator="idgi")
+    assert d.mask.shape == (3, 8, 8, 1)
+    np.testing.assert_allclose(d.convergence_delta + d.idgi_residual, 0.0, atol=1e-5)
+    prob = tfpath.ModelFunction(digit_model, target="probability")
+    mask = tfpath.LPI(distribution).GetMask(digits.x_test[0], prob, {"class_idx": 2}, seed=0)
+    assert np.isfinite(mask).all() and np.abs(mask).max() > 0
+
+
 def test_lpi_reference_sampling(distribution, digit_model, digits):
     mf = tfpath.ModelFunction(digit_model, target="logit")
     d = tfpath.LPI(distribution).GetMaskBatchWithDetails(digits.x_test[:2], mf,

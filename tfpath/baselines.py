@@ -69,11 +69,6 @@ def check_weights(weights, n_inputs: int, m: int, name: str = "baseline_weights"
 
 
 # ------------------------------------------------------------------------------ arrays
-def _check_points(points, x_shape, name):
-    arr = validation.check_array(points, name, min_rank=1, allow_empty=True)
-    return arr
-
-
 def from_array(baselines, x: np.ndarray, weights=None, name: str = "baselines") -> BaselineSet:
     """A baseline set from an array ``[M, ...]`` (shared) or ``[B, M, ...]`` (per input).
 
@@ -89,7 +84,7 @@ def from_array(baselines, x: np.ndarray, weights=None, name: str = "baselines") 
     Raises:
       ValueError naming ``name``: another shape, M = 0, NaN/inf; bad weights.
     """
-    b = _check_points(baselines, x.shape, name)
+    b = validation.check_array(baselines, name, min_rank=1, allow_empty=True)
     feature = x.shape[1:]
     n = x.shape[0]
     if b.ndim == len(feature) + 1 and b.shape[1:] == feature:

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
-
 import numpy as np
 import tensorflow as tf
 
@@ -171,7 +169,7 @@ class LocalDistribution:
         logits = _batched(logits_of(model), x, batch_size)
         bar.update(note="logits")
         top = KMeans(n_clusters=n, n_init=n_init, max_iter=max_iter, random_state=seed).fit(logits)
-        references, densities, offsets, indices = [], [], [0], []
+        densities, offsets, indices = [], [0], []
         for i in range(n):
             members = np.flatnonzero(top.labels_ == i)
             sub_logits = logits[members]

@@ -4,8 +4,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-
 
 def small_cnn(input_shape, num_classes=10, width=16, softmax=False, seed=0):
     """A small CNN: two 3×3 convolutions (ReLU), max-pooling, global average pooling, dense.
