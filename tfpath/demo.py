@@ -186,7 +186,8 @@ def run_demo(out_dir, quick: bool = False, progress: bool = True) -> dict:
         rows.append(row)
         _log(progress, f"[demo]     first call {first:.2f} s (incl. tracing), warm {warm:.2f} s")
 
-    what = f"{len(x)} test digits, logit of the predicted class, black baseline"
+    what = (f"{len(x)} test digits, logit of the predicted class; baselines: black (IG, Guided IG), "
+            "blurred (Blur IG), training digits (EG, LPI), adversarial (AGI)")
     paths = {
         "gallery": viz.save_gallery(
             x, masks, out / "methods_gallery.png", row_labels=labels, notes=notes,
