@@ -48,7 +48,8 @@ def test_speed_benchmark_limits_count_the_methods_gradient_evaluations():
     distribution = tfpath.LocalDistribution.fit(mf.model, split.x_train[:200], 2, 3, seed=0)
     assert recorded_rows(tfpath.LPI(distribution), x, mf, c) == 6
     assert all(np.isfinite(r) and r > 0 for r in out["ratios"].values())
-    assert {"tfpath IG", "tfpath EG (4 samples)", "tfpath LPI (m=3, k=1)"} <= set(out["ratios"])
+    assert {"tfpath IG", "tfpath EG (4 samples)", "tfpath LPI (m=3, k=1)",
+            "tfpath IG² (1 reference)"} <= set(out["ratios"])
 
 
 def test_memory_benchmark_peak_does_not_grow_with_steps():
@@ -71,3 +72,21 @@ def test_diffid_table_ranks_informative_maps_above_random(tmp_path, monkeypatch)
     for name, row in rows.items():
         if name != "Random":
             assert row["DiffID"] > rows["Random"]["DiffID"] + 0.2, name
+
+
+def test_ig2_table_ranks_methods_above_random(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFPATH_CACHE", str(tmp_path / "cache"))
+    out = load("ig2_table").main(["--steps", "8", "--images", "20", "--text-items", "20"])
+    methods = {"Gradient", "IG", "Guided IG", "EG", "LPI", "IG²"}
+    expected = {"Random"} | methods | {m + " + IDGI" for m in methods - {"Gradient"}}
+    for section in ("tabular", "mnist", "text"):
+        assert set(out[section]["rows"]) == expected, section
+        assert out[section]["accuracy"] > 0.85, section
+    tab, mnist, text = (out[s]["rows"] for s in ("tabular", "mnist", "text"))
+    # exact Shapley values are known: path methods correlate with them, random maps do not
+    assert abs(tab["Random"]["GT-Shapley"]) < 0.2
+    for name in ("IG", "EG", "IG²"):
+        assert tab[name]["GT-Shapley"] > 0.4, name
+        assert mnist[name]["DiffID"] > mnist["Random"]["DiffID"] + 0.2, name
+        assert text[name]["GT-AUC"] > 0.8, name          # the trigger tokens are found
+    assert abs(text["Random"]["GT-AUC"] - 0.5) < 0.15

@@ -95,16 +95,16 @@ def test_demo_quick(tmp_path, monkeypatch, capsys):
     assert cli.main(["demo", "--quick", "--out", str(tmp_path / "out")]) == 0
     captured = capsys.readouterr()
     printed = captured.out
-    assert "[demo] 13/13 AGI + IDGI" in captured.err              # progress on stderr
+    assert "[demo] 15/15 IG² + IDGI" in captured.err              # progress on stderr
     for name in ("Gradient", "IG + IDGI", "Blur IG", "Guided IG + IDGI", "EG", "LPI + IDGI",
                  "AGI", "mean |delta|"):
         assert name in printed
     assert any((tmp_path / "cache").glob("digits_cnn_*.keras"))          # cached model
     table = json.loads((tmp_path / "out" / "methods_table.json").read_text())
     rows = {r["method"]: r for r in table["rows"]}
-    assert len(rows) == 13 and table["quick"]
+    assert len(rows) == 15 and table["quick"]
     for name in ("IG + IDGI", "Blur IG + IDGI", "Guided IG + IDGI", "EG + IDGI", "LPI + IDGI",
-                 "AGI + IDGI"):
+                 "AGI + IDGI", "IG² + IDGI"):
         assert rows[name]["max |delta|"] < 1e-4                       # IDGI is complete
     assert rows["Gradient"]["mean |delta|"] is None
     w, h = Image.open(tmp_path / "out" / "methods_gallery.png").size

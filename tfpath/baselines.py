@@ -16,6 +16,9 @@ those sets from what users pass:
   :class:`DatasetSamples`      M samples of a reference pool per input (Expected Gradients)
   :class:`LocalReferences`     the references and densities of each input's neighbourhood (LPI)
   :class:`Counterfactuals`     given counterfactuals ``[B, M, ...]`` with weights (CLUE, ...)
+  :class:`OtherClassSamples`   M samples of other classes than the input's (IG²'s references)
+  :class:`ClassSamples`        M samples of one class (IG²'s anomaly-detection references)
+  :class:`RelevantClassSamples` M samples of the classes ranked 2..4 by the model (IG²'s trick)
   ============================ ================================================================
 
 Weights given by users are relative: they must be finite and non-negative with a positive sum
@@ -125,7 +128,8 @@ def single_baseline(x_baseline, x: np.ndarray, name: str = "x_baseline") -> Base
 
 
 def baseline_set(x: np.ndarray, x_baseline=None, baselines=None, baseline_weights=None,
-                 model_function=None) -> BaselineSet:
+                 model_function=None, class_idx=None, name: str = "baselines",
+                 weights_name: str = "baseline_weights") -> BaselineSet:
     """The baseline set of a path method's arguments.
 
     Args:
@@ -136,6 +140,8 @@ def baseline_set(x: np.ndarray, x_baseline=None, baselines=None, baseline_weight
       baseline_weights: relative weights ``[M]`` or ``[B, M]``; with a baseline object they
         replace its own weights.
       model_function: the caller's model function (some baselines need the model).
+      class_idx: the explained classes ``[B]`` (or None), for baselines chosen by class.
+      name, weights_name: the arguments' names in messages (IG² calls them ``references``).
 
     Returns:
       :class:`~tfpath.protocols.BaselineSet`.
@@ -146,25 +152,27 @@ def baseline_set(x: np.ndarray, x_baseline=None, baselines=None, baseline_weight
     """
     if baselines is None:
         if baseline_weights is not None:
-            raise ValueError("baseline_weights: given without baselines=; weights apply to a "
+            raise ValueError(f"{weights_name}: given without {name}=; weights apply to a "
                              "baseline set")
         return single_baseline(x_baseline, x)
     if x_baseline is not None:
         raise TypeError("x_baseline and baselines: give one of them (x_baseline is the "
                         "single-baseline case of baselines=)")
     if isinstance(baselines, Baseline):
-        resolved = baselines.resolve(x, model_function)
+        resolved = baselines.resolve(x, model_function, class_idx)
         if baseline_weights is None:
             return resolved
         return BaselineSet(resolved.pool, resolved.index,
-                           check_weights(baseline_weights, *resolved.index.shape),
+                           check_weights(baseline_weights, *resolved.index.shape, weights_name),
                            resolved.context)
     if isinstance(baselines, BaselineSet):
         if baselines.index.shape[0] != x.shape[0]:
-            raise ValueError(f"baselines: a BaselineSet for {baselines.index.shape[0]} inputs, "
+            raise ValueError(f"{name}: a BaselineSet for {baselines.index.shape[0]} inputs, "
                              f"received {x.shape[0]} inputs")
         return baselines
-    return from_array(baselines, x, baseline_weights)
+    b = from_array(baselines, x, None, name)
+    return BaselineSet(b.pool, b.index, check_weights(baseline_weights, *b.index.shape,
+                                                      weights_name))
 
 
 # ------------------------------------------------------------------------------ baseline objects
@@ -189,7 +197,7 @@ class Fixed:
     value: Union[str, float, np.ndarray] = "black"
     value_range: Tuple[float, float] = (0.0, 1.0)
 
-    def resolve(self, x, model_function=None) -> BaselineSet:
+    def resolve(self, x, model_function=None, class_idx=None) -> BaselineSet:
         low, high = _value_range(self.value_range)
         if isinstance(self.value, str):
             if self.value not in ("black", "white"):
@@ -220,7 +228,7 @@ class Blurred:
     sigma: float = 5.0
     mode: str = "nearest"
 
-    def resolve(self, x, model_function=None) -> BaselineSet:
+    def resolve(self, x, model_function=None, class_idx=None) -> BaselineSet:
         from tfpath.paths.blur import gaussian_blur
         sigma = validation.check_positive(self.sigma, "sigma")
         if x.ndim != 4:
@@ -245,7 +253,7 @@ class UniformNoise:
     value_range: Tuple[float, float] = (0.0, 1.0)
     seed: Optional[int] = None
 
-    def resolve(self, x, model_function=None) -> BaselineSet:
+    def resolve(self, x, model_function=None, class_idx=None) -> BaselineSet:
         m = validation.check_positive_int(self.count, "count")
         low, high = _value_range(self.value_range)
         rng = np.random.default_rng(self.seed)
@@ -271,7 +279,7 @@ class DatasetSamples:
     count: int = 1
     seed: Optional[int] = None
 
-    def resolve(self, x, model_function=None) -> BaselineSet:
+    def resolve(self, x, model_function=None, class_idx=None) -> BaselineSet:
         pool = check_pool(self.references, x, "references")
         m = validation.check_positive_int(self.count, "count")
         rng = np.random.default_rng(self.seed)
@@ -319,7 +327,7 @@ class LocalReferences:
     seed: Optional[int] = None
     logits: Optional[np.ndarray] = None
 
-    def resolve(self, x, model_function=None) -> BaselineSet:
+    def resolve(self, x, model_function=None, class_idx=None) -> BaselineSet:
         model = self.model if self.model is not None else model_function
         return self.distribution.baseline_set(x, model, self.mode,
                                               np.random.default_rng(self.seed), self.logits)
@@ -337,5 +345,164 @@ class Counterfactuals:
     points: np.ndarray
     weights: Optional[np.ndarray] = field(default=None)
 
-    def resolve(self, x, model_function=None) -> BaselineSet:
+    def resolve(self, x, model_function=None, class_idx=None) -> BaselineSet:
         return from_array(self.points, x, self.weights, name="points")
+
+
+# ------------------------------------------------------------------------------ by class
+def _labelled_pool(references, labels, x):
+    pool = check_pool(references, x, "references")
+    y = np.asarray(labels)
+    if y.dtype == bool or not np.issubdtype(y.dtype, np.integer):
+        raise TypeError(f"labels: expected integer class labels, received dtype {y.dtype}")
+    if y.shape != (pool.shape[0],):
+        raise ValueError(f"labels: expected one label per reference, shape ({pool.shape[0]},); "
+                         f"received {y.shape}")
+    return pool, y.astype(np.int64)
+
+
+def _class_scores(model_function, x, who):
+    if model_function is None:
+        raise ValueError(f"{who}: needs the model's predictions; pass a tfpath.ModelFunction "
+                         "as call_model_function")
+    out = np.asarray(model_function.compiled("outputs", x))
+    out = out.mean(axis=1) if out.ndim == 3 else out          # Bayesian [n, S, K]: the mean
+    if out.ndim != 2:
+        raise ValueError(f"{who}: needs class outputs [n, K]; the model returns shape "
+                         f"{out.shape}")
+    return out
+
+
+def _input_classes(x, model_function, class_idx, who):
+    """The explained class of each input, else the model's predicted class."""
+    if class_idx is not None:
+        return np.asarray(class_idx, np.int64)
+    return _class_scores(model_function, x, who).argmax(axis=1)
+
+
+def _spread_draws(rng, y, classes, count):
+    """``count`` pool indices spread over ``classes`` in turn (a random order, then cycling),
+    without replacement within a class while it has samples left."""
+    order = rng.permutation(classes)
+    slots = np.resize(order, count)
+    picks = np.empty(count, np.int64)
+    for cls in np.unique(slots):
+        members = np.flatnonzero(y == cls)
+        where = np.flatnonzero(slots == cls)
+        picks[where] = rng.choice(members, size=where.size, replace=where.size > members.size)
+    return picks
+
+
+@dataclass(frozen=True, eq=False)
+class OtherClassSamples:
+    """``count`` references per input from classes other than the input's.
+
+    IG²'s default reference distribution (Zhuo and Ge, "IG²: Integrated Gradient on Iterative
+    Gradient Path for Feature Attribution", IEEE TPAMI 2024, §7.1: "uniformly sampling
+    references from more categories and a few (1 or 2) samples per category"; same-class
+    references are never drawn, Fig. 12): the other classes present in the pool are taken in a
+    random order and cycled, so ``count`` references cover ``min(count, classes)`` classes with
+    at most ``ceil(count / classes)`` samples each.
+
+    The input's class is the explained class (``call_model_args["class_idx"]``), else the
+    model's prediction.
+
+    Args:
+      references: the pool ``[N, ...]``; labels: its classes ``[N]``.
+      count: M >= 1.
+      seed: seed of a private NumPy generator (None: fresh entropy at every call).
+    """
+
+    references: np.ndarray
+    labels: np.ndarray
+    count: int = 10
+    seed: Optional[int] = None
+
+    def resolve(self, x, model_function=None, class_idx=None) -> BaselineSet:
+        pool, y = _labelled_pool(self.references, self.labels, x)
+        m = validation.check_positive_int(self.count, "count")
+        classes = _input_classes(x, model_function, class_idx, "OtherClassSamples")
+        rng = np.random.default_rng(self.seed)
+        index = np.empty((x.shape[0], m), np.int64)
+        for i, c in enumerate(classes):
+            others = np.setdiff1d(np.unique(y), [c])
+            if others.size == 0:
+                raise ValueError(f"labels: the pool holds no class other than {int(c)}, the class "
+                                 f"of input {i}")
+            index[i] = _spread_draws(rng, y, others, m)
+        return BaselineSet(pool, index, np.full(index.shape, 1.0 / m))
+
+
+@dataclass(frozen=True, eq=False)
+class ClassSamples:
+    """``count`` references per input, all from one class (IG²'s references for anomaly
+    detection: samples of the normal class, §7.1).
+
+    Args:
+      references: the pool ``[N, ...]``; labels: its classes ``[N]``.
+      target_class: the class to draw from.
+      count: M >= 1.
+      seed: seed of a private NumPy generator (None: fresh entropy at every call).
+    """
+
+    references: np.ndarray
+    labels: np.ndarray
+    target_class: int = 0
+    count: int = 10
+    seed: Optional[int] = None
+
+    def resolve(self, x, model_function=None, class_idx=None) -> BaselineSet:
+        pool, y = _labelled_pool(self.references, self.labels, x)
+        m = validation.check_positive_int(self.count, "count")
+        members = np.flatnonzero(y == int(self.target_class))
+        if members.size == 0:
+            raise ValueError(f"target_class: no reference is labelled {self.target_class!r}")
+        rng = np.random.default_rng(self.seed)
+        index = np.stack([rng.choice(members, size=m, replace=m > members.size)
+                          for _ in range(x.shape[0])])
+        return BaselineSet(pool, index, np.full(index.shape, 1.0 / m))
+
+
+@dataclass(frozen=True, eq=False)
+class RelevantClassSamples:
+    """``count`` references per input from the classes the model ranks ``ranks[0]`` to
+    ``ranks[1]`` for it (IG²'s "relevant references" denoising trick, §7.1.2).
+
+    The paper's sources define "relevant" differently (top-3 classes in §7.1.2, top-4 in
+    Table 5, the top-2..top-4 predictions in the authors' ImageNet notebook); tfpath takes the
+    notebook's: ranks 2 to 4 of the model's mean prediction (the top-1 excluded), and never
+    the explained class. The classes are cycled as in :class:`OtherClassSamples`.
+
+    Args:
+      references: the pool ``[N, ...]``; labels: its classes ``[N]``.
+      count: M >= 1.
+      ranks: ``(first, last)`` prediction ranks, 1-based (default ``(2, 4)``).
+      seed: seed of a private NumPy generator (None: fresh entropy at every call).
+    """
+
+    references: np.ndarray
+    labels: np.ndarray
+    count: int = 10
+    ranks: Tuple[int, int] = (2, 4)
+    seed: Optional[int] = None
+
+    def resolve(self, x, model_function=None, class_idx=None) -> BaselineSet:
+        pool, y = _labelled_pool(self.references, self.labels, x)
+        m = validation.check_positive_int(self.count, "count")
+        first, last = (int(r) for r in self.ranks)
+        if not 1 <= first <= last:
+            raise ValueError(f"ranks: expected 1 <= first <= last, received {self.ranks!r}")
+        scores = _class_scores(model_function, x, "RelevantClassSamples")
+        explained = (scores.argmax(axis=1) if class_idx is None
+                     else np.asarray(class_idx, np.int64))
+        ranking = np.argsort(-scores, axis=1, kind="stable")
+        rng = np.random.default_rng(self.seed)
+        index = np.empty((x.shape[0], m), np.int64)
+        for i in range(x.shape[0]):
+            chosen = [c for c in ranking[i, first - 1:last] if c != explained[i]]
+            chosen = np.intersect1d(chosen, y)
+            if chosen.size == 0:
+                raise ValueError(f"references: no reference belongs to the classes ranked "
+                                 f"{first}..{last} for input {i}")
+            index[i] = _spread_draws(rng, y, chosen, m)
+        return BaselineSet(pool, index, np.full(index.shape, 1.0 / m))

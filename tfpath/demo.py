@@ -153,7 +153,9 @@ def run_demo(out_dir, quick: bool = False, progress: bool = True) -> dict:
                    "20 references each ...")
     resources = {"references": split.x_train,
                  "distribution": tfpath.LocalDistribution.fit(model, split.x_train, 10, 20,
-                                                              seed=0)}
+                                                              seed=0),
+                 "counterfactual_references": tfpath.baselines.OtherClassSamples(
+                     split.x_train, split.y_train, count=2 if quick else 4, seed=0)}
     runs = [(info, idgi) for info in registry.METHODS.values()
             for idgi in ((False, True) if info.idgi else (False,))]
     rows, masks, notes = [], {}, {}
@@ -187,7 +189,8 @@ def run_demo(out_dir, quick: bool = False, progress: bool = True) -> dict:
         _log(progress, f"[demo]     first call {first:.2f} s (incl. tracing), warm {warm:.2f} s")
 
     what = (f"{len(x)} test digits, logit of the predicted class; baselines: black (IG, Guided IG), "
-            "blurred (Blur IG), training digits (EG, LPI), adversarial (AGI)")
+            "blurred (Blur IG), training digits (EG, LPI), adversarial (AGI), GradCF of "
+            "other-class digits (IG²)")
     paths = {
         "gallery": viz.save_gallery(
             x, masks, out / "methods_gallery.png", row_labels=labels, notes=notes,

@@ -59,14 +59,17 @@ class Evaluation(NamedTuple):
 class Auxiliary(Protocol):
     """A scalar per row computed from the model's outputs beside the target (hashable).
 
-    ``__call__(outputs, context, model_function) -> [n]``; ``gradient``: whether the engine
-    also needs its gradient with respect to the input.
+    ``__call__(outputs, context, model_function, features) -> [n]``; ``gradient``: whether the
+    engine also needs its gradient with respect to the input; ``representation``: None, or the
+    :class:`~tfpath.core.representation.Representation` whose values the model function reads
+    in the same forward pass and passes as ``features`` (IG²'s representation distance).
     """
 
     name: str
     gradient: bool
+    representation: Any
 
-    def __call__(self, outputs, context, model_function): ...
+    def __call__(self, outputs, context, model_function, features): ...
 
 
 @runtime_checkable
@@ -132,6 +135,10 @@ class Path(Protocol):
 
     def end(self, constants, state):
         """The point where the loop ends (the final state of an adaptive path), ``[G, ...]``."""
+
+    # Optional: an adaptive path may declare ``summaries`` (a tuple of names) and
+    # ``summarize(constants, state) -> {name: [G]}``, per-row scalars of its final state that
+    # the engine returns with the details (``PathResult.path_summary``).
 
 
 @dataclass(frozen=True)
@@ -220,5 +227,6 @@ class BaselineSet:
 class Baseline(Protocol):
     """Something that gives a weighted baseline set for a batch of inputs (tfpath.baselines)."""
 
-    def resolve(self, x: np.ndarray, model_function=None) -> BaselineSet:
-        """The baselines of ``x [B, ...]``; ``model_function`` is the caller's (or None)."""
+    def resolve(self, x: np.ndarray, model_function=None, class_idx=None) -> BaselineSet:
+        """The baselines of ``x [B, ...]``; ``model_function`` is the caller's (or None),
+        ``class_idx`` the explained classes ``[B]`` (or None)."""

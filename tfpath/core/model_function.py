@@ -23,8 +23,9 @@ import numpy as np
 import tensorflow as tf
 
 from tfpath import targets as targets_lib
-from tfpath.core import keras_utils, keys, output_checks, validation
-from tfpath.core.compiled import CompiledCalls
+from tfpath.core import keras_utils, keys, memo, output_checks, validation
+from tfpath.core import representation as representation_lib
+from tfpath.core.compiled import CompiledCalls, quiet_tracing
 
 NO_GRADIENT_MESSAGE = (
     "model: the target has no gradient path to the input (tf.GradientTape returned None). The "
@@ -153,9 +154,11 @@ class ModelFunction:
         Args:
           x: float32 tensor ``[n, ...]``.
           class_idx: int32 tensor ``[n]`` or None (targets that need no class).
-          auxiliary: objects with ``name``, ``gradient`` (bool) and
-            ``__call__(outputs, context, model_function) -> [n]``; each is computed on the same
-            outputs, and differentiated with respect to ``x`` if ``gradient``.
+          auxiliary: :class:`~tfpath.protocols.Auxiliary` objects; each is computed as
+            ``a(outputs, context, model_function, features)`` on the same forward pass, and
+            differentiated with respect to ``x`` if ``a.gradient``. ``features`` are the values
+            of ``a.representation`` (a :class:`~tfpath.core.representation.Representation`,
+            read in the same pass), or None when no auxiliary names one.
           context: per-row tensors ``{name: [n, ...]}`` handed to the auxiliary functions.
 
         Returns:
@@ -163,16 +166,25 @@ class ModelFunction:
           auxiliary name to ``(values [n] float32, gradients [n, ...] float32 or None)``.
 
         Raises:
-          ValueError: the target has no gradient path to the input.
+          ValueError: the target or an auxiliary has no gradient path to the input; auxiliaries
+            that need different representations.
         """
         x = tf.convert_to_tensor(x, tf.float32)
         needs_tape = [a for a in auxiliary if a.gradient]
+        wanted = {a.representation for a in auxiliary
+                  if getattr(a, "representation", None) is not None}
+        if len(wanted) > 1:
+            raise ValueError("auxiliary: quantities that need different representations cannot "
+                             "share one forward pass")
         with tf.GradientTape(persistent=bool(needs_tape)) as tape:
             tape.watch(x)
-            outputs = self.call_model(x)
+            if wanted:
+                features, outputs = self.features_and_outputs(x, next(iter(wanted)))
+            else:
+                features, outputs = None, self.call_model(x)
             values = self.target_values(outputs, class_idx)
-            aux_values = {a.name: tf.cast(tf.reshape(a(outputs, context or {}, self), [-1]),
-                                          tf.float32) for a in auxiliary}
+            aux_values = {a.name: tf.cast(tf.reshape(a(outputs, context or {}, self, features),
+                                                     [-1]), tf.float32) for a in auxiliary}
         grads = tape.gradient(values, x)
         if grads is None:
             raise ValueError(NO_GRADIENT_MESSAGE)
@@ -185,6 +197,53 @@ class ModelFunction:
             aux[a.name] = (aux_values[a.name], None if g is None else tf.cast(g, tf.float32))
         del tape
         return values, tf.cast(grads, tf.float32), aux
+
+    # ------------------------------------------------------------------ representations
+    def _features_forward(self, representation):
+        return memo.memoized(self, "representation.forward", representation,
+                             lambda: representation_lib.features_function(self, representation))
+
+    def features_and_outputs(self, x, representation):
+        """``(features, outputs)`` of ``x`` from one forward pass; traceable.
+
+        Args:
+          x: float32 tensor ``[n, ...]``.
+          representation: a :class:`~tfpath.core.representation.Representation` (or what
+            :func:`~tfpath.core.representation.as_representation` accepts).
+
+        Returns:
+          ``(features [n, ...], outputs)``; ``outputs`` as :meth:`call_model`'s.
+
+        Raises:
+          ValueError naming ``representation``: see
+          :func:`~tfpath.core.representation.features_function`.
+        """
+        representation = representation_lib.as_representation(representation)
+        features, outputs = self._features_forward(representation)(x)
+        return tf.cast(features, tf.float32), tf.convert_to_tensor(outputs)
+
+    def features_numpy(self, x, representation, rows: Optional[int] = None):
+        """Eager ``(features, outputs)`` as float32 NumPy arrays, compiled, in chunks of
+        ``rows`` (None: all at once). Checks once per representation that the features depend
+        on the input.
+
+        Raises:
+          ValueError naming ``representation`` (see :meth:`features_and_outputs`), or if its
+          features do not depend on the input.
+        """
+        representation = representation_lib.as_representation(representation)
+        x = np.asarray(x, np.float32)
+
+        def build():
+            representation_lib.check_depends_on_input(self._features_forward(representation),
+                                                      x[:1], representation)
+            return quiet_tracing(tf.function(
+                lambda t: self.features_and_outputs(t, representation), reduce_retracing=True))
+        fn = memo.memoized(self, "representation.compiled", representation, build)
+        rows = rows or max(len(x), 1)
+        parts = [fn(tf.constant(x[i:i + rows])) for i in range(0, len(x), rows)]
+        return (np.concatenate([p[0].numpy() for p in parts]),
+                np.concatenate([p[1].numpy() for p in parts]))
 
     def value_and_gradient(self, x, class_idx=None):
         """Target values and their input gradients; traceable inside ``tf.function``.

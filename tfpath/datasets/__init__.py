@@ -13,3 +13,6 @@ from tfpath.datasets.tabular import TabularBenchmark, load_xai_bench, make_xai_b
 
 __all__ += ["ShapesData", "ShapesSplit", "load_shapes", "make_shapes", "TabularBenchmark",
             "load_xai_bench", "make_xai_bench"]
+from tfpath.datasets.text import TriggerText, make_trigger_text, text_cnn  # noqa: E402
+
+__all__ += ["TriggerText", "make_trigger_text", "text_cnn"]

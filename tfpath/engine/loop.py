@@ -22,7 +22,7 @@ path's start and at its final state.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 import numpy as np
@@ -51,6 +51,7 @@ class LoopKey:
     path: Any
     integrator: Any
     evaluator: Any
+    feature_shape: tuple
     group_rows: int
     chunk_nodes: int
     one_group: bool
@@ -78,6 +79,8 @@ class PathResult:
       path_values: F at the evaluated nodes, loop order, ``[B, M, K]``, or None.
       path_end: the final state of an adaptive path (e.g. AGI's adversarial example, Guided
         IG's end point), ``[B, M, ...]`` float32, or None.
+      path_summary: per-row scalars an adaptive path reports of its final state
+        (``Path.summaries``, e.g. GradPath's length), ``{name: [B, M]}`` float64.
     """
 
     attribution: np.ndarray
@@ -87,6 +90,7 @@ class PathResult:
     input_values: Optional[np.ndarray] = None
     path_values: Optional[np.ndarray] = None
     path_end: Optional[np.ndarray] = None
+    path_summary: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 def _tile(t, times):
@@ -100,7 +104,8 @@ def _tile(t, times):
 
 def _run_group(key: LoopKey, evaluator, rows: Rows, params, node_weights):
     """One group of ``G`` rows: the node loop. Returns the rows' (unweighted) attributions and
-    residuals, F along the path ``[K, G]``, F at both ends ``[G]`` and the final point."""
+    residuals, F along the path ``[K, G]``, F at both ends ``[G]``, the final point and the
+    path's summaries of its final state."""
     path, integrator = key.path, key.integrator
     constants, state = path.init(rows)
     acc = integrator.init(rows.x)
@@ -133,6 +138,11 @@ def _run_group(key: LoopKey, evaluator, rows: Rows, params, node_weights):
         displacement, new_state = path.advance(constants, state, points,
                                                Evaluation(values, grads, aux), p)
         moves = displacement if path.adaptive else tangents
+        if path.adaptive and key.last_from_nodes:
+            # the schedule's last node is the path's end (IDGI): evaluated, never moved from
+            last = tf.equal(i, n_chunks - 1)
+            new_state = tf.nest.map_structure(lambda new, old: tf.where(last, old, new),
+                                              new_state, state)
         new_acc = integrator.update(acc, grads, values, moves, w)
         # keep the loop variables' static shapes (dynamic reshapes above lose them)
         tf.nest.map_structure(lambda new, old: new.set_shape(old.shape), new_state, state)
@@ -153,7 +163,13 @@ def _run_group(key: LoopKey, evaluator, rows: Rows, params, node_weights):
         f_end = values[-1] if key.last_from_nodes else evaluator.values(end, rows)
     sign = tf.constant(-1.0 if path.reverse else 1.0, tf.float64)
     attr_rows, residual_rows = integrator.result(acc, f_start, f_end, sign)
-    return attr_rows, residual_rows, values, f_start, f_end, end
+    summary = path.summarize(constants, state) if _summaries(key) else {}
+    return attr_rows, residual_rows, values, f_start, f_end, end, summary
+
+
+def _summaries(key: LoopKey):
+    """The names of the path's per-row summaries the loop returns (with the final state)."""
+    return tuple(getattr(key.path, "summaries", ())) if key.keep_end else ()
 
 
 def _run(key: LoopKey, evaluator, x, pool, row_input, row_pool, row_weight, params,
@@ -174,6 +190,9 @@ def _run(key: LoopKey, evaluator, x, pool, row_input, row_pool, row_weight, para
         tas["end"] = tf.TensorArray(tf.float32, size=n_groups, infer_shape=False,
                                     element_shape=tf.TensorShape([None]).concatenate(
                                         x.shape[1:]))
+    for name in _summaries(key):
+        tas["summary." + name] = tf.TensorArray(tf.float32, size=n_groups, infer_shape=False,
+                                                element_shape=tf.TensorShape([None]))
 
     def body(gi, attr, residual, tas):
         sl = slice(gi * group, (gi + 1) * group)
@@ -185,7 +204,7 @@ def _run(key: LoopKey, evaluator, x, pool, row_input, row_pool, row_weight, para
                     tf.gather(pool, tf.ensure_shape(row_pool[sl], [group])),
                     None if class_idx is None else tf.gather(class_idx, r_input), r_input,
                     context)
-        attr_rows, residual_rows, values, f_start, f_end, end = _run_group(
+        attr_rows, residual_rows, values, f_start, f_end, end, summary = _run_group(
             key, evaluator, rows, params[:, sl], node_weights[:, sl])
         w = tf.cast(tf.ensure_shape(row_weight[sl], [group]), tf.float64)
         shape_w = tf.concat([[group], tf.ones_like(feature_shape)], 0)
@@ -202,6 +221,8 @@ def _run(key: LoopKey, evaluator, x, pool, row_input, row_pool, row_weight, para
             tas["f_end"] = tas["f_end"].write(gi, tf.cast(f_end, tf.float32))
         if key.keep_end:
             tas["end"] = tas["end"].write(gi, end)
+        for name, value in summary.items():
+            tas["summary." + name] = tas["summary." + name].write(gi, tf.cast(value, tf.float32))
         return gi + 1, attr, residual, tas
 
     start = (tf.constant(0), tf.zeros(tf.shape(x), tf.float64), tf.zeros([n_inputs], tf.float64),
@@ -220,6 +241,8 @@ def _run(key: LoopKey, evaluator, x, pool, row_input, row_pool, row_weight, para
         out["f_end"] = tf.reshape(tas["f_end"].stack(), [-1])
     if key.keep_end:
         out["end"] = tas["end"].concat()
+    for name in _summaries(key):
+        out["summary." + name] = tas["summary." + name].concat()
     return out
 
 
@@ -280,8 +303,8 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
         chunk = -(-k // (-(-k // chunk)))                         # balanced chunks
     need_ends = details or integrator.needs_ends
     uses_class = class_idx is not None and evaluator.uses_class
-    key = LoopKey(path, integrator, evaluator.config, group, chunk, n_groups == 1,
-                  -(-k // chunk) == 1, uses_class,
+    key = LoopKey(path, integrator, evaluator.config, tuple(x.shape[1:]), group, chunk,
+                  n_groups == 1, -(-k // chunk) == 1, uses_class,
                   schedule.includes_first, schedule.includes_last, need_ends,
                   keep_values=details, keep_end=details and path.adaptive)
     fn = _compiled(evaluator, key)
@@ -331,6 +354,8 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
         result.path_values = per_row(out["values"].numpy()[:, :k].astype(np.float64), (k,))
     if key.keep_end:
         result.path_end = per_row(out["end"].numpy(), x.shape[1:])
+    result.path_summary = {name: per_row(out["summary." + name].numpy().astype(np.float64))
+                           for name in _summaries(key)}
     return result
 
 

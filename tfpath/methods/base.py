@@ -22,6 +22,7 @@ engine (:func:`tfpath.engine.integrate`) and reports the result.
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
@@ -72,12 +73,10 @@ class PathDetails:
     path_end: Optional[np.ndarray] = None
 
     def item(self, i: int) -> "PathDetails":
-        """The details of input ``i`` of a batch."""
-        pick = lambda a: None if a is None else a[i]
-        return PathDetails(self.mask[i], pick(self.convergence_delta), pick(self.path_values),
-                           pick(self.start_value), pick(self.end_value),
-                           pick(self.idgi_residual), pick(self.baseline_values),
-                           pick(self.baseline_weights), pick(self.path_end))
+        """The details of input ``i`` of a batch (every array field loses its batch axis)."""
+        return dataclasses.replace(self, **{
+            f.name: getattr(self, f.name)[i] for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), np.ndarray)})
 
 
 @dataclass
@@ -246,6 +245,11 @@ class TFPathSaliency(pair_core.CoreSaliency):
         result = engine.integrate(evaluator, plan.path, plan.integrator, prep.x, plan.baselines,
                                   plan.schedule, prep.class_idx, plan.context, plan.batch_size,
                                   details)
+        return self._report(prep, plan, result, details)
+
+    def _report(self, prep: Prepared, plan: Plan, result, details: bool) -> PathDetails:
+        """The method's :class:`PathDetails` from the engine's :class:`~tfpath.engine.
+        PathResult` (a method with more to report overrides it)."""
         return _details(result, details)
 
     def _plan(self, prep, **kwargs) -> Plan:  # pragma: no cover - interface
@@ -256,7 +260,7 @@ class TFPathSaliency(pair_core.CoreSaliency):
     def _baseline_set(prep, x_baseline=None, baselines=None, baseline_weights=None):
         """The baseline set of PAIR's ``x_baseline`` or tfpath's ``baselines=``."""
         return baselines_lib.baseline_set(prep.x, x_baseline, baselines, baseline_weights,
-                                          prep.model_function)
+                                          prep.model_function, prep.class_idx)
 
     @staticmethod
     def _integrator(integrator, reference_rule, adaptive=False):

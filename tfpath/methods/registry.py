@@ -23,6 +23,8 @@ class MethodInfo:
       idgi: IDGI applies (``integrator="idgi"``).
       init_needs: data the constructor takes (LPI's ``"distribution"``).
       call_needs: data ``GetMask`` takes beyond a model and an input (EG's ``"references"``).
+      sources: the resource that supplies each call need, where its name differs
+        (``{"references": "counterfactual_references"}`` for IG²).
       seeded: the method draws random numbers and takes ``seed=``.
     """
 
@@ -35,12 +37,17 @@ class MethodInfo:
     idgi: bool = True
     init_needs: tuple = field(default=())
     call_needs: tuple = field(default=())
+    sources: tuple = field(default=())
     seeded: bool = False
+
+    def source(self, need: str) -> str:
+        """The resource name that supplies the call need ``need``."""
+        return dict(self.sources).get(need, need)
 
     @property
     def needs(self) -> tuple:
-        """Everything the method needs beyond a model and an input."""
-        return self.init_needs + self.call_needs
+        """Every resource the method needs beyond a model and an input."""
+        return self.init_needs + tuple(self.source(n) for n in self.call_needs)
 
     def build(self, **resources):
         """An instance of the method (imports tfpath); ``resources`` supply its init needs."""
@@ -53,7 +60,8 @@ class MethodInfo:
     def kwargs(self, quick: bool = False, idgi: bool = False, steps: Optional[int] = None,
                seed: Optional[int] = None, **resources):
         """GetMask keywords for a run: its steps, integrator, seed and call needs."""
-        out = {n: resources[n] for n in self.call_needs if n in resources}
+        out = {n: resources[self.source(n)] for n in self.call_needs
+               if self.source(n) in resources}
         if self.seeded and seed is not None:
             out["seed"] = seed
         if self.steps_argument is not None:
@@ -72,6 +80,8 @@ METHODS: Mapping[str, MethodInfo] = {m.key: m for m in (
                call_needs=("references",), seeded=True),
     MethodInfo("lpi", "LPI", "LPI", "k", 1, 1, init_needs=("distribution",), seeded=True),
     MethodInfo("agi", "AGI", "AGI", "steps", 20, 10, seeded=True),
+    MethodInfo("ig2", "IG²", "IG2", "steps", 201, 32, call_needs=("references",),
+               sources=(("references", "counterfactual_references"),)),
 )}
 
 

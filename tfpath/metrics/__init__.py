@@ -16,6 +16,9 @@ batches. Each returns a :class:`MetricResult` (value, per-image scores, standard
 * :func:`completeness` — convergence-delta summary
 * :func:`model_randomization` — cascading randomisation sanity check (Adebayo et al. 2018)
 * :func:`pointing_game`, :func:`mask_auc`, :func:`mask_mass`, :func:`ground_truth_correlation`
+* :func:`faithfulness`, :func:`monotonicity`, :func:`infidelity` — the XAI-Bench tabular
+  metrics (Liu et al., "Synthetic Benchmarks for Scientific Research in Explainable Machine
+  Learning", NeurIPS Datasets and Benchmarks 2021), taking ``(model, x [n, d], attributions)``
 
 Module layout: :mod:`~tfpath.metrics.results` (:class:`MetricResult`), :mod:`~tfpath.metrics.checks`
 (argument checks, :func:`saliency_maps`), :mod:`~tfpath.metrics.scoring` (:class:`Scorer`),
@@ -33,10 +36,11 @@ from tfpath.metrics.ground_truth import (ground_truth_correlation, mask_auc, mas
 from tfpath.metrics.perturbation import deletion, insertion, perturbation_curve
 from tfpath.metrics.information_curves import PAIR_THRESHOLDS, aic, msssim, pic, sic
 from tfpath.metrics.sanity import RandomizationResult, model_randomization
+from tfpath.metrics.tabular import faithfulness, infidelity, monotonicity
 from tfpath.metrics.uncertainty_curves import eic, uncertainty_curves, urc
 
 __all__ = ["MetricResult", "Scorer", "saliency_maps", "completeness", "diffid",
            "ground_truth_correlation", "mask_auc", "mask_mass", "pointing_game",
            "rank_correlation", "deletion", "insertion", "perturbation_curve", "PAIR_THRESHOLDS",
            "aic", "msssim", "pic", "sic", "RandomizationResult", "model_randomization", "eic",
-           "uncertainty_curves", "urc"]
+           "uncertainty_curves", "urc", "faithfulness", "monotonicity", "infidelity"]

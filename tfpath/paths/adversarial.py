@@ -38,8 +38,9 @@ class AdversaryScore:
 
     name: str = "adversary"
     gradient: bool = True
+    representation = None
 
-    def __call__(self, outputs, context, model_function):
+    def __call__(self, outputs, context, model_function, features=None):
         return model_function.target_values(outputs, tf.cast(context[CONTEXT_KEY], tf.int32))
 
 
@@ -49,8 +50,9 @@ class AdversaryReached:
 
     name: str = "adversary_reached"
     gradient: bool = False
+    representation = None
 
-    def __call__(self, outputs, context, model_function):
+    def __call__(self, outputs, context, model_function, features=None):
         out = tf.convert_to_tensor(outputs)
         if out.shape.rank == 3:                       # Bayesian [n, S, K]: mean prediction
             out = tf.reduce_mean(out, axis=1)
