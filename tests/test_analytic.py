@@ -42,7 +42,7 @@ def test_idgi_linear_model_closed_form():
     base = np.array([0.0, 1.0, 0.0, 1.0], np.float32)
     mask = tfpath.IntegratedGradients().GetMask(x, mf, x_baseline=base, x_steps=7,
                                                 integrator="idgi")
-    expected = w ** 2 * np.dot(w, x - base) / np.dot(w, w)      # spec_004 §3.8
+    expected = w ** 2 * np.dot(w, x - base) / np.dot(w, w)      # the IDGI paper, linear case
     np.testing.assert_allclose(mask, expected, rtol=1e-5)
     assert mask[3] == 0.0                                       # Sensitivity(b)
 

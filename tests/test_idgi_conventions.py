@@ -1,4 +1,4 @@
-"""IDGI on each path equals the authors' IDGI() applied to the recorded path (spec_004 §3.5)."""
+"""IDGI on each path equals the authors' IDGI() applied to the recorded path (Yang, Wang and Bilgic, CVPR 2023)."""
 import numpy as np
 import pytest
 from scipy import ndimage

@@ -343,3 +343,23 @@ def test_pair_callback_is_refused(smooth_mf):
     with pytest.raises(TypeError, match="call_model_function: IG²"):
         tfpath.IG2().GetMask(np.zeros(3, np.float32), callback, None,
                              references=np.ones((1, 3), np.float32), representation="input")
+
+
+def test_keras_applications_default_representation():
+    """A keras.applications network (softmax head): the default representation is the input of
+    its last Dense layer, which is also where the pre-softmax logits are read."""
+    import keras
+    net = keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3), classes=4)
+    mf = tfpath.ModelFunction(net)
+    rng = np.random.default_rng(12)
+    x = rng.uniform(size=(2, 32, 32, 3)).astype(np.float32)
+    refs = rng.uniform(size=(2, 32, 32, 3)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        d = tfpath.IG2().GetMaskBatchWithDetails(x, mf, {"class_idx": [0, 3]}, references=refs,
+                                                 steps=3, clip=(0.0, 1.0))
+    assert d.mask.shape == x.shape and np.all(np.isfinite(d.mask))
+    assert d.counterfactual.shape == (2, 2, 32, 32, 3)
+    features, logits = mf.features_numpy(x, tfpath.core.representation.Representation())
+    assert features.shape == (2, 1280)                      # the pooled features
+    np.testing.assert_allclose(logits, mf.compiled("outputs", x).numpy(), rtol=1e-5, atol=1e-6)

@@ -7,7 +7,7 @@ from tfpath import integrate
 
 
 def official_idgi(gradients, predictions):
-    """The authors' IDGI (spec_004 §3.3), retyped as a reference (NaN on zero gradients)."""
+    """The authors' IDGI (Yang, Wang and Bilgic, CVPR 2023, Algorithm 1), retyped as a reference (NaN on zero gradients)."""
     result = np.zeros_like(gradients[0])
     for i in range(len(gradients) - 1):
         d = predictions[i + 1] - predictions[i]

@@ -111,7 +111,7 @@ def test_tf_keras_model(images):
     d = tfpath.IntegratedGradients().GetMaskWithDetails(images[0], mf, {"class_idx": 1},
                                                         x_steps=16, integrator="idgi")
     # ReLU with zero biases: the gradient at the black baseline is exactly zero, so IDGI
-    # skips that step and reports its share as the residual (spec_004 §3.7)
+    # skips that step and reports its share as the residual (IDGI on a zero-gradient step)
     assert d.idgi_residual != 0 and abs(d.convergence_delta + d.idgi_residual) < 1e-6
     with numpy_seed(0):
         gi = tfpath.GuidedIG().GetMask(images[0], mf, {"class_idx": 1}, x_steps=10)

@@ -29,6 +29,8 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
+from tfpath.paths import ranges
+
 CONTEXT_KEY = "adversary_class"
 
 
@@ -90,20 +92,13 @@ class AdversarialPath:
     def points(self, constants, state, params, with_tangents):
         return state["x"][None], None
 
-    def _clip(self, x):
-        if self.low is not None:
-            x = tf.maximum(x, self.low)
-        if self.high is not None:
-            x = tf.minimum(x, self.high)
-        return x
-
     def advance(self, constants, state, points, evaluation, params):
         adv_grad = evaluation.aux["adversary"][1][0]                        # [G, ...]
         reached = evaluation.aux["adversary_reached"][0][0] > 0.5           # [G]
         done = state["done"] | reached if self.early_stop else state["done"]
         x = state["x"]
         origin = constants["input"] if self.from_input else x
-        stepped = self._clip(origin + self.epsilon * tf.sign(adv_grad))
+        stepped = ranges.clip(origin + self.epsilon * tf.sign(adv_grad), self.low, self.high)
         mask = done[(...,) + (None,) * (x.shape.rank - 1)]
         x_new = tf.where(mask, x, stepped)
         displacement = tf.where(mask, tf.zeros_like(x), x_new - origin)

@@ -43,6 +43,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpath.core.representation import Representation
+from tfpath.paths import ranges
 
 REFERENCE_KEY = "reference_features"
 STEP_KEY = "step_size"
@@ -133,18 +134,11 @@ class GradPath:
         count = tf.maximum(tf.reduce_sum(chosen, axis=1, keepdims=True), 1.0)
         return tf.reshape(tf.sign(flat) * chosen / count, tf.shape(g))
 
-    def _clip(self, x):
-        if self.low is not None:
-            x = tf.maximum(x, self.low)
-        if self.high is not None:
-            x = tf.minimum(x, self.high)
-        return x
-
     def advance(self, constants, state, points, evaluation, params):
         g = evaluation.aux[RepresentationDistance.name][1][0]              # [G, ...]
         x = state["x"]
         eta = constants["step_size"][(...,) + (None,) * (x.shape.rank - 1)]
-        x_new = self._clip(x - eta * self._direction(g))
+        x_new = ranges.clip(x - eta * self._direction(g), self.low, self.high)
         displacement = x_new - x
         step = tf.norm(tf.reshape(displacement, [tf.shape(x)[0], -1]), axis=1)
         return displacement[None], {"x": x_new, "length": state["length"] + step}
