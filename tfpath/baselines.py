@@ -33,6 +33,7 @@ from typing import Optional, Tuple, Union
 import numpy as np
 
 from tfpath.core import validation
+from tfpath.core.output_checks import mean_prediction
 from tfpath.protocols import Baseline, BaselineSet
 
 
@@ -176,14 +177,6 @@ def baseline_set(x: np.ndarray, x_baseline=None, baselines=None, baseline_weight
 
 
 # ------------------------------------------------------------------------------ baseline objects
-def _value_range(value_range):
-    low, high = (float(v) for v in value_range)
-    if not (np.isfinite(low) and np.isfinite(high) and low < high):
-        raise ValueError(f"value_range: expected finite (low, high) with low < high, received "
-                         f"{value_range!r}")
-    return low, high
-
-
 @dataclass(frozen=True, eq=False)
 class Fixed:
     """One fixed baseline for every input.
@@ -198,7 +191,7 @@ class Fixed:
     value_range: Tuple[float, float] = (0.0, 1.0)
 
     def resolve(self, x, model_function=None, class_idx=None) -> BaselineSet:
-        low, high = _value_range(self.value_range)
+        low, high = validation.check_range(self.value_range, "value_range")
         if isinstance(self.value, str):
             if self.value not in ("black", "white"):
                 raise ValueError(f"value: expected 'black', 'white', a number or an array, "
@@ -255,7 +248,7 @@ class UniformNoise:
 
     def resolve(self, x, model_function=None, class_idx=None) -> BaselineSet:
         m = validation.check_positive_int(self.count, "count")
-        low, high = _value_range(self.value_range)
+        low, high = validation.check_range(self.value_range, "value_range")
         rng = np.random.default_rng(self.seed)
         n = x.shape[0]
         pool = rng.uniform(low, high, (n * m,) + x.shape[1:]).astype(np.float32)
@@ -365,8 +358,7 @@ def _class_scores(model_function, x, who):
     if model_function is None:
         raise ValueError(f"{who}: needs the model's predictions; pass a tfpath.ModelFunction "
                          "as call_model_function")
-    out = np.asarray(model_function.compiled("outputs", x))
-    out = out.mean(axis=1) if out.ndim == 3 else out          # Bayesian [n, S, K]: the mean
+    out = mean_prediction(model_function.compiled("outputs", x))
     if out.ndim != 2:
         raise ValueError(f"{who}: needs class outputs [n, K]; the model returns shape "
                          f"{out.shape}")

@@ -222,6 +222,15 @@ class BaselineSet:
         """M, the number of baselines per input."""
         return int(self.index.shape[1])
 
+    def compact(self) -> "BaselineSet":
+        """The same set with a pool of only the points its index uses (e.g. the few draws of a
+        large reference pool), in the order of their first pool position."""
+        used, inverse = np.unique(self.index, return_inverse=True)
+        if used.size == np.shape(self.pool)[0]:
+            return self
+        return BaselineSet(np.asarray(self.pool)[used], inverse.reshape(self.index.shape),
+                           self.weights, self.context)
+
 
 @runtime_checkable
 class Baseline(Protocol):

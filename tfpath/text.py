@@ -320,8 +320,9 @@ class TextModel:
 
         Args:
           target: as in :class:`tfpath.ModelFunction`.
-          kwargs: ``output``, ``layer_name``, ``batch_size``, ``class_key``
-            (:class:`tfpath.ModelFunction`'s arguments).
+          kwargs: ``output``, ``batch_size``, ``class_key`` (:class:`tfpath.ModelFunction`'s
+            arguments). ``layer_name`` is not supported yet: the head's layers keep the user's
+            model's tensors, so a convolution sub-model of the head cannot be built.
 
         Returns:
           A :class:`tfpath.ModelFunction` whose inputs are embeddings ``[n, L, D]``.
@@ -389,45 +390,30 @@ class TextModel:
 
 # ------------------------------------------------------------------------------ attributions
 def _token_details_class(cls):
-    """A dataclass subclass of ``cls`` with an ``embedding_mask`` field (cached per class)."""
+    """A dataclass subclass of ``cls`` with an ``embedding_mask`` field (cached per class); its
+    ``item`` is the details class's own, which indexes every array field."""
     if getattr(cls, "_token_details", False):
         return cls
     cache = memo.cache_for(_token_details_class, "classes")
-    if cls in cache:
-        return cache[cls]
-    namespace = {}
-    if hasattr(cls, "item"):
-        def item(self, i):
-            base = cls.item(self, i)
-            return _with_embedding_mask(base, base.mask, self.embedding_mask[i])
-        namespace["item"] = item
-    params = getattr(cls, "__dataclass_params__", None)
-    sub = dataclasses.make_dataclass(
-        f"Token{cls.__name__}",
-        [("embedding_mask", Optional[np.ndarray], dataclasses.field(default=None))],
-        bases=(cls,), namespace=namespace, frozen=bool(params and params.frozen),
-        eq=bool(params.eq) if params else True)
-    sub.__module__ = __name__
-    sub._token_details = True
-    sub.__doc__ = (f"{cls.__name__} of a token attribution: ``mask`` is per token, "
-                   "``embedding_mask`` the attribution in embedding space ``[..., L, D]``.")
-    cache[cls] = sub
-    return sub
+    if cls not in cache:
+        sub = dataclasses.make_dataclass(
+            f"Token{cls.__name__}",
+            [("embedding_mask", Optional[np.ndarray], dataclasses.field(default=None))],
+            bases=(cls,))
+        sub.__module__ = __name__
+        sub._token_details = True
+        sub.__doc__ = (f"{cls.__name__} of a token attribution: ``mask`` is per token, "
+                       "``embedding_mask`` the attribution in embedding space ``[..., L, D]``.")
+        cache[cls] = sub
+    return cache[cls]
 
 
 def _with_embedding_mask(details, mask, embedding_mask):
-    """A copy of ``details`` with the per-token ``mask`` and an ``embedding_mask`` attribute."""
-    if dataclasses.is_dataclass(details) and not isinstance(details, type):
-        cls = _token_details_class(type(details))
-        values = {f.name: getattr(details, f.name) for f in dataclasses.fields(details)
-                  if f.init}
-        values.update(mask=mask, embedding_mask=embedding_mask)
-        return cls(**values)
-    import copy
-    out = copy.copy(details)
-    out.mask = mask
-    out.embedding_mask = embedding_mask
-    return out
+    """A copy of ``details`` (a :class:`tfpath.PathDetails`) with the per-token ``mask`` and an
+    ``embedding_mask`` field."""
+    values = {f.name: getattr(details, f.name) for f in dataclasses.fields(details) if f.init}
+    values.update(mask=mask, embedding_mask=embedding_mask)
+    return _token_details_class(type(details))(**values)
 
 
 def _is_token_array(value) -> bool:

@@ -56,3 +56,19 @@ def check_outputs(outputs: np.ndarray, target, output_kind: str, class_idx: Opti
                 "not sum to 1 over the last axis (or are negative): they look like logits. "
                 "Pass output='logits'.")
     return num_classes
+
+
+def mean_prediction(outputs) -> np.ndarray:
+    """Outputs as one prediction per row: the mean over the sample axis of Bayesian outputs
+    ``[n, S, K]``, other outputs unchanged."""
+    out = np.asarray(outputs)
+    return out.mean(axis=1) if out.ndim == 3 else out
+
+
+def predicted_classes(outputs) -> Optional[np.ndarray]:
+    """The class each row's (mean) prediction ranks first, ``[n]``; None for outputs without
+    a class axis of at least two classes."""
+    out = mean_prediction(outputs)
+    if out.ndim == 2 and out.shape[1] > 1:
+        return out.argmax(axis=1)
+    return None

@@ -125,3 +125,35 @@ def check_bool(value, name):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name}: expected True or False, received {value!r}")
     return bool(value)
+
+
+def check_range(value, name, finite=True):
+    """A range ``(low, high)`` as two floats with ``low < high``.
+
+    Args:
+      value: a pair of numbers.
+      name: the argument's name in messages.
+      finite: refuse infinite bounds.
+
+    Returns:
+      ``(low, high)`` floats.
+
+    Raises:
+      ValueError naming ``name``: not a pair of numbers, ``low >= high`` (or NaN), an infinite
+        bound when ``finite``.
+    """
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected (low, high), received {value!r}") from None
+    if not low < high or (finite and not (np.isfinite(low) and np.isfinite(high))):
+        kind = "finite low < high" if finite else "low < high"
+        raise ValueError(f"{name}: expected {kind}, received {value!r}")
+    return low, high
+
+
+def check_within(x, low, high, name):
+    """Raises ValueError naming ``name`` if ``x`` has values outside ``[low, high]``."""
+    if x.min() < low or x.max() > high:
+        raise ValueError(f"{name}: the inputs lie in [{x.min():g}, {x.max():g}], outside "
+                         f"({low:g}, {high:g}); pass the inputs' valid range, or None")

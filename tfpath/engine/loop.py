@@ -288,6 +288,7 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
     Raises:
       Whatever the evaluator raises (a callback's own exception keeps its type).
     """
+    baselines = baselines.compact()            # only the pool points some row starts from
     n_inputs, m = baselines.index.shape
     per_call = batch_size or auto_rows(int(np.prod(x.shape[1:])))
     weights = np.asarray(baselines.weights, np.float64)

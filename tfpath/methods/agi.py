@@ -70,13 +70,8 @@ class AGI(TFPathSaliency):
         batch_size = validation.check_optional_positive_int(batch_size, "batch_size")
         low = high = None
         if value_range is not None:
-            low, high = (float(v) for v in value_range)
-            if not low < high:
-                raise ValueError(f"value_range: expected low < high, received {value_range!r}")
-            if prep.x.min() < low or prep.x.max() > high:
-                raise ValueError(f"value_range: the inputs lie in [{prep.x.min():g}, "
-                                 f"{prep.x.max():g}], outside ({low:g}, {high:g}); pass the "
-                                 "inputs' range, or None for no clipping")
+            low, high = validation.check_range(value_range, "value_range", finite=False)
+            validation.check_within(prep.x, low, high, "value_range")
         classes = self._targets(prep, mf.num_classes, n_targets, targets, seed)
         n, m = classes.shape
         base = BaselineSet(prep.x, np.repeat(np.arange(n)[:, None], m, 1), np.ones((n, m)),

@@ -4,6 +4,7 @@ the target's gradient integrated along GradPath, from the input down the represe
 distance to counterfactual references; the path's end, GradCF, is the baseline."""
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from typing import Optional
@@ -13,6 +14,7 @@ import tensorflow as tf
 
 from tfpath import baselines as baselines_lib
 from tfpath.core import validation
+from tfpath.core.output_checks import predicted_classes
 from tfpath.core.representation import as_representation
 from tfpath.engine import auto_rows
 from tfpath.methods.base import PathDetails, Plan, TFPathSaliency, _details
@@ -42,12 +44,18 @@ class IG2Details(PathDetails):
 
     counterfactual: Optional[np.ndarray] = None
     counterfactual_explanation: Optional[np.ndarray] = None
-    completeness_gap: Optional[np.ndarray] = None
-    counterfactual_values: Optional[np.ndarray] = None
     counterfactual_class: Optional[np.ndarray] = None
     final_distance: Optional[np.ndarray] = None
     reference_distance: Optional[np.ndarray] = None
     path_length: Optional[np.ndarray] = None
+
+    @property
+    def completeness_gap(self):
+        return self.convergence_delta
+
+    @property
+    def counterfactual_values(self):
+        return self.baseline_values
 
 
 def check_percentile(value) -> float:
@@ -136,15 +144,18 @@ class IG2(TFPathSaliency):
         if distance not in DISTANCES:
             raise ValueError(f"distance: expected one of {DISTANCES}, received {distance!r}")
         percentile = check_percentile(percentile)
-        low, high = self._clip(clip, prep.x)
+        low = high = None
+        if clip is not None:
+            low, high = validation.check_range(clip, "clip", finite=False)
+            validation.check_within(prep.x, low, high, "clip")
         integ = self._integrator(integrator, "left", adaptive=True)
         batch_size = validation.check_optional_positive_int(batch_size, "batch_size")
         rep = as_representation(representation)
         refs = baselines_lib.baseline_set(prep.x, None, references, reference_weights, mf,
                                           prep.class_idx, "references", "reference_weights")
-        rows = batch_size or auto_rows(int(np.prod(prep.x.shape[1:])))
-        features, outputs = mf.features_numpy(refs.pool, rep, rows)
-        self._warn_same_class(prep, refs, outputs)
+        refs = refs.compact()               # features of the drawn references only
+        features, outputs = mf.features_numpy(refs.pool, rep, _rows(prep.x, batch_size))
+        self._warn_same_class(prep, refs, predicted_classes(outputs))
         if step_size is None:
             diff = (prep.x[:, None] - refs.pool[refs.index]).reshape(refs.index.shape + (-1,))
             eta = np.linalg.norm(diff.astype(np.float64), axis=-1) / steps
@@ -159,28 +170,10 @@ class IG2(TFPathSaliency):
                     batch_size=batch_size)
 
     @staticmethod
-    def _clip(clip, x):
-        if clip is None:
-            return None, None
-        try:
-            low, high = (float(v) for v in clip)
-        except (TypeError, ValueError):
-            raise ValueError(f"clip: expected None or (low, high), received {clip!r}") from None
-        if not low < high:
-            raise ValueError(f"clip: expected low < high, received {clip!r}")
-        if x.min() < low or x.max() > high:
-            raise ValueError(f"clip: the inputs lie in [{x.min():g}, {x.max():g}], outside "
-                             f"({low:g}, {high:g}); pass the inputs' valid range, or None")
-        return low, high
-
-    @staticmethod
-    def _warn_same_class(prep, refs, outputs):
-        if prep.class_idx is None or outputs.ndim not in (2, 3):
+    def _warn_same_class(prep, refs, predicted):
+        if prep.class_idx is None or predicted is None:   # no class, or one output only
             return
-        scores = outputs.mean(axis=1) if outputs.ndim == 3 else outputs
-        if scores.shape[-1] < 2:                  # one output: no other class to speak of
-            return
-        same = scores.argmax(axis=1)[refs.index] == prep.class_idx[:, None]
+        same = predicted[refs.index] == prep.class_idx[:, None]
         same &= refs.weights > 0
         if same.any():
             warnings.warn(
@@ -193,28 +186,30 @@ class IG2(TFPathSaliency):
         base = _details(result, details)
         if not details:
             return base
-        fields = {f: getattr(base, f) for f in PathDetails.__dataclass_fields__}
-        context = plan.baselines.context
-        w = result.weights
+        reference = plan.baselines.context[REFERENCE_KEY]                # [B, M, ...]
         gradcf = result.path_end                                     # [B, M, ...]
+        w = result.weights
         n, m = w.shape
-        mf = prep.model_function
-        features, outputs = mf.features_numpy(gradcf.reshape((n * m,) + gradcf.shape[2:]),
-                                              plan.path.representation)
-        reference = context[REFERENCE_KEY].reshape((n * m,) + context[REFERENCE_KEY].shape[2:])
-        final = distance(tf.constant(features), tf.constant(reference), plan.path.distance)
-        start_features, _ = mf.features_numpy(prep.x, plan.path.representation)
-        start = distance(tf.constant(np.repeat(start_features, m, axis=0)),
-                         tf.constant(reference), plan.path.distance)
-        scores = outputs.mean(axis=1) if outputs.ndim == 3 else outputs
-        cf_class = scores.argmax(axis=1).reshape(n, m) if scores.ndim == 2 else None
+        rows = _rows(prep.x, plan.batch_size)
+        mf, rep, kind = prep.model_function, plan.path.representation, plan.path.distance
+        features, outputs = mf.features_numpy(gradcf.reshape((n * m,) + gradcf.shape[2:]), rep,
+                                              rows)
+        start, _ = mf.features_numpy(prep.x, rep, rows)
+        flat = reference.reshape((n * m,) + reference.shape[2:])
+        final = distance(tf.constant(features), tf.constant(flat), kind)
+        initial = distance(tf.constant(np.repeat(start, m, axis=0)), tf.constant(flat), kind)
+        predicted = predicted_classes(outputs)
         mean_cf = np.einsum("bm,bm...->b...", w, gradcf.astype(np.float64))
-        fields["path_end"] = gradcf
         return IG2Details(
-            **fields, counterfactual=gradcf,
+            **{f.name: getattr(base, f.name) for f in dataclasses.fields(PathDetails)},
+            counterfactual=gradcf,
             counterfactual_explanation=(prep.x - mean_cf).astype(np.float32),
-            completeness_gap=base.convergence_delta,
-            counterfactual_values=result.baseline_values, counterfactual_class=cf_class,
+            counterfactual_class=None if predicted is None else predicted.reshape(n, m),
             final_distance=final.numpy().reshape(n, m).astype(np.float64),
-            reference_distance=start.numpy().reshape(n, m).astype(np.float64),
+            reference_distance=initial.numpy().reshape(n, m).astype(np.float64),
             path_length=result.path_summary["path_length"])
+
+
+def _rows(x, batch_size):
+    """Rows per forward pass of the boundary computations (as the engine's chunks)."""
+    return batch_size or auto_rows(int(np.prod(x.shape[1:])))

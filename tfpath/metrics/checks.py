@@ -32,7 +32,7 @@ def check_images(images, value_range=(0.0, 1.0), name="images"):
         raise ValueError(f"{name}: expected a batch of images [n, H, W, C], received shape "
                          f"{x.shape}")
     if value_range is not None:
-        low, high = check_value_range(value_range)
+        low, high = validation.check_range(value_range, "value_range")
         lo, hi = float(x.min()), float(x.max())
         tol = 1e-5 * max(1.0, high - low)
         if lo < low - tol or hi > high + tol:
@@ -41,27 +41,6 @@ def check_images(images, value_range=(0.0, 1.0), name="images"):
                 f"[{lo:g}, {hi:g}]. Scale the images (e.g. x / 255.) or pass the model's input "
                 "range as value_range=(low, high).")
     return x
-
-
-def check_value_range(value_range):
-    """The inputs' valid range as two floats.
-
-    Args:
-      value_range: ``(low, high)``.
-
-    Returns:
-      ``(low, high)`` floats with ``low < high``.
-
-    Raises:
-      ValueError naming ``value_range``: not a pair of numbers, not finite, ``low >= high``.
-    """
-    try:
-        low, high = (float(v) for v in value_range)
-    except (TypeError, ValueError):
-        raise ValueError(f"value_range: expected (low, high), received {value_range!r}") from None
-    if not (np.isfinite(low) and np.isfinite(high) and low < high):
-        raise ValueError(f"value_range: expected finite low < high, received {value_range!r}")
-    return low, high
 
 
 def check_class_idx(class_idx, n, name="class_idx", required=False):

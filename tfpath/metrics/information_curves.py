@@ -23,7 +23,7 @@ import numpy as np
 from tfpath.core import validation
 from tfpath.metrics.areas import aggregate_curves
 from tfpath.metrics.checks import (check_choice, check_class_idx, check_fractions, check_images,
-                                   check_value_range, saliency_maps)
+                                   saliency_maps)
 from tfpath.metrics.perturb import blur_images
 from tfpath.metrics.results import MetricResult
 from tfpath.metrics.scoring import Scorer
@@ -205,7 +205,7 @@ def pic(model, images, attributions, class_idx, *, kind="sic", information="webp
     masks = _random_masks(random_masks, n, h, w, random_fraction, seed, base)
     scorer = Scorer(model, target if kind == "sic" else None, batch_size,
                     default_target="probability" if kind == "sic" else None)
-    low, high = check_value_range(value_range)
+    low, high = validation.check_range(value_range, "value_range")
     u8 = np.round((x - low) / (high - low) * 255.0).clip(0, 255).astype(np.uint8)
 
     # bokeh images: [n, T + 2] = (fully blurred, thresholds..., original)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from tfpath.core import validation
-from tfpath.metrics.checks import check_choice, check_value_range
+from tfpath.metrics.checks import check_choice
 
 FILLS = ("black", "white", "blur", "mean")
 #: how a fraction ``f`` of ``U`` units becomes a count: ``"round"`` = rint(f·U) (half to even),
@@ -166,7 +166,7 @@ def fill_images(images, fill, value_range=(0.0, 1.0), blur_sigma=5.0):
     """
     if isinstance(fill, str):
         check_choice(fill, FILLS, "fill")
-        low, high = check_value_range(value_range)
+        low, high = validation.check_range(value_range, "value_range")
         if fill == "black":
             return np.full_like(images, low)
         if fill == "white":

@@ -6,6 +6,7 @@ import numpy as np
 from tfpath.core import memo, validation
 from tfpath.core.keras_utils import is_keras_model
 from tfpath.core.model_function import ModelFunction
+from tfpath.core.output_checks import predicted_classes
 
 #: the :mod:`tfpath.core.memo` namespace of the ModelFunctions built for Keras models
 MEMO_NAMESPACE = "metrics.scorer"
@@ -140,15 +141,6 @@ class Scorer:
             c = None if class_idx is None else class_idx[s:s + self.batch_size]
             v, out = self._chunk(np.ascontiguousarray(x[s:s + self.batch_size], np.float32), c)
             values.append(np.asarray(v, np.float64).reshape(-1))
-            predicted.append(_argmax(out))
+            predicted.append(predicted_classes(out))
         pred = None if any(p is None for p in predicted) else np.concatenate(predicted)
         return np.concatenate(values), pred
-
-
-def _argmax(outputs):
-    out = np.asarray(outputs)
-    if out.ndim == 3:          # Bayesian [n, S, K]: predicted class of the mean prediction
-        out = out.mean(axis=1)
-    if out.ndim == 2 and out.shape[1] > 1:
-        return out.argmax(axis=1)
-    return None

@@ -124,6 +124,16 @@ def _prepare(model, x, attributions, class_idx, target, batch_size, min_features
     return scorer, x, a.astype(np.float64), c
 
 
+def _common_draws(sampler, n_samples, shape, seed):
+    """The ``n_samples`` draws shared by every feature / prefix of each datapoint,
+    ``[n, 1, n_samples, d]`` (common random numbers; see the module docstring)."""
+    n_samples = validation.check_positive_int(n_samples, "n_samples")
+    n, d = shape
+    sampler = check_sampler(sampler, d)
+    return draw(sampler, n * n_samples, d, np.random.default_rng(seed)).reshape(
+        n, 1, n_samples, d)
+
+
 def _score(scorer, blocks, classes):
     """Scores the row blocks ``[(rows [m_k, d], repeats_k)]`` in one scorer call; the classes of
     a block are ``classes`` (per datapoint) each repeated ``repeats_k`` times."""
@@ -172,11 +182,8 @@ def faithfulness(model, x, attributions, class_idx=None, *, sampler=None, n_samp
       ``class_idx``, class outputs without ``class_idx``.
     """
     scorer, x, a, c = _prepare(model, x, attributions, class_idx, target, batch_size, 2)
-    n_samples = validation.check_positive_int(n_samples, "n_samples")
-    n, d = x.shape
-    sampler = check_sampler(sampler, d)
-    rng = np.random.default_rng(seed)
-    z = draw(sampler, n * n_samples, d, rng).reshape(n, 1, n_samples, d)
+    z = _common_draws(sampler, n_samples, x.shape, seed)
+    n, _, n_samples, d = z.shape
     resampled = np.eye(d, dtype=bool)[None, :, None, :]          # row j resamples feature j
     rows = np.where(resampled, z, x[:, None, None, :])           # [n, d, S, d]
     values = _score(scorer, [(x, 1), (rows, d * n_samples)], c)
@@ -234,11 +241,8 @@ def monotonicity(model, x, attributions, class_idx=None, *, sampler=None, n_samp
       ValueError / TypeError naming the argument: as :func:`faithfulness`.
     """
     scorer, x, a, c = _prepare(model, x, attributions, class_idx, target, batch_size, 2)
-    n_samples = validation.check_positive_int(n_samples, "n_samples")
-    n, d = x.shape
-    sampler = check_sampler(sampler, d)
-    rng = np.random.default_rng(seed)
-    z = draw(sampler, n * n_samples, d, rng).reshape(n, 1, n_samples, d)
+    z = _common_draws(sampler, n_samples, x.shape, seed)
+    n, _, n_samples, d = z.shape
     order = np.argsort(np.abs(a), axis=1, kind="stable")
     rank = np.argsort(order, axis=1)                              # rank of each feature
     fixed = rank[:, None, :] < np.arange(d)[None, :, None]        # [n, t = 0 … d−1, d]

@@ -20,8 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from tfpath.core import validation
-from tfpath.metrics.checks import (check_choice, check_fractions, check_images, check_value_range,
-                                   saliency_maps)
+from tfpath.metrics.checks import check_choice, check_fractions, check_images, saliency_maps
 from tfpath.metrics.perturb import blur_images, perturbed_scores, unit_ranks
 from tfpath.metrics.results import MetricResult, standard_error
 from tfpath.metrics.scoring import Scorer
@@ -152,7 +151,7 @@ def urc(uncertainty, images, attributions, at=0.05, **kwargs):
 
 
 def _information_fn(information, value_range):
-    low, high = check_value_range(value_range)
+    low, high = validation.check_range(value_range, "value_range")
 
     def measure(images):
         u8 = np.round((images - low) / (high - low) * 255.0).clip(0, 255).astype(np.uint8)
