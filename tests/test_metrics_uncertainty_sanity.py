@@ -28,7 +28,7 @@ def uncertainty_case():
         return np.logaddexp(0.0, s) + 0.1
 
     exact = v * (x - blur_images(x, 1.5))
-    return dict(H=H, x=x, exact=exact, random=rng.normal(size=x.shape))
+    return dict(H=H, x=x, exact=exact, random=rng.normal(size=x.shape), v=v)
 
 
 def test_eic_urc_exact_beats_random_and_reversed(uncertainty_case):
@@ -102,10 +102,12 @@ def test_eic_urc_are_exact_on_a_linear_uncertainty():
 
 
 def test_eic_information_axes_are_the_normalised_information_of_the_states(uncertainty_case):
-    """The EIC's x-axis with ``information=`` is the information of each state of the removal
-    pass relative to the original's, median over images, in insertion order, made
-    non-decreasing and rescaled to [0, 1]; recomputed here from the states with Pillow /
-    scikit-image."""
+    """The EIC's x-axis with ``information=`` is the authors' (Perez et al., UAI 2022, §4.1,
+    their evaluation scripts): the information ratio of each state of the removal pass to the
+    original's, median over images, minus 1, made non-decreasing along the *removal* (running
+    max from x), divided by its value at the blurred image, mirrored to run from 0 (blurred)
+    to 1 (x); recomputed here from the states with Pillow / scikit-image. Binary images, so
+    that both measures rise as pixels are blurred (the authors' axis is not degenerate)."""
     import io
 
     from PIL import Image
@@ -118,24 +120,26 @@ def test_eic_information_axes_are_the_normalised_information_of_the_states(uncer
 
     measures = {"compression": png_size, "shannon": lambda u8: shannon_entropy(u8, base=2)}
     c = uncertainty_case
-    x = c["x"]
+    x = (c["x"] > 0.5).astype(np.float32)
+    exact = c["v"] * (x - blur_images(x, 1.5))
     n = x.shape[0]
     decreasing = []
     for info, measure in measures.items():
-        r = metrics.eic(c["H"], x, c["exact"], information=info, steps=12, aggregate="median")
+        r = metrics.eic(c["H"], x, exact, information=info, steps=12, aggregate="median")
         fractions = r.extra["fractions"]
         np.testing.assert_array_equal(fractions, np.union1d(np.linspace(0, 1, 13), [0.01, 0.05]))
-        states = _removal_states(x, c["exact"], fractions, blur_images(x, 1.5))
+        states = _removal_states(x, exact, fractions, blur_images(x, 1.5))
         u8 = np.round(states * 255.0).clip(0, 255).astype(np.uint8)
         values = np.array([[measure(u8[i, j]) for j in range(len(fractions))]
                            for i in range(n)], np.float64)
+
         def normalised_axis(ratio):                      # rows in insertion order
-            axis = np.maximum.accumulate(ratio, axis=-1)
-            start, end = axis[..., :1], axis[..., -1:]
-            return np.clip((axis - start) / (end - start), 0, 1)
+            d = np.maximum.accumulate(ratio[..., ::-1] - 1, axis=-1)[..., ::-1]
+            return 1 - d / d[..., :1]
 
         ratio = (values / values[:, :1])[:, ::-1]
-        decreasing.append(bool(np.any(np.diff(ratio, axis=1) < 0)))
+        decreasing.append(bool(np.any(np.diff(ratio[:, ::-1], axis=1) < 0)))   # along removal
+        np.testing.assert_allclose(r.extra["information_ratio"], ratio, rtol=1e-12)
         np.testing.assert_allclose(r.x, normalised_axis(np.median(ratio, axis=0)),
                                    rtol=1e-12, atol=1e-12)
         unc = c["H"](states.reshape((-1,) + x.shape[1:])).reshape(n, -1)
@@ -144,8 +148,9 @@ def test_eic_information_axes_are_the_normalised_information_of_the_states(uncer
         per_image = 1 - np.array([np.trapezoid(eic_curves[i], normalised_axis(ratio[i]))
                                   for i in range(n)])
         np.testing.assert_allclose(r.per_image, per_image, rtol=1e-12, atol=1e-12)
+        assert not r.extra["fallback"].any() and not r.extra["aggregate_fallback"]
     assert any(decreasing)        # some information ratio decreases: the running max matters
-    r = metrics.urc(c["H"], x, c["exact"], at=0.05, steps=10)
+    r = metrics.urc(c["H"], x, exact, at=0.05, steps=10)
     assert r.extra["fraction"] == 0.05                  # the urc_at point is on the grid
 
 

@@ -18,7 +18,9 @@ def test_uncertainty_gallery_quick(tmp_path, monkeypatch):
     for r in rows:
         assert abs(r["total"] - r["aleatoric"] - r["epistemic"]) < 1e-9
         assert r["epistemic"] >= 0 and r["total"] > 0.5
-        assert r["convergence_delta"] < 1e-3          # IDGI: complete up to float error
+        # Generative IG sums to each target's change from the fiducial (midpoint rule)
+        assert r["convergence_delta"] < 0.05 * r["total"]
+        assert r["fiducial_entropy"] < r["total"]
     assert any("training" in m for m in messages)
     # second call loads the cached model instead of training
     messages.clear()

@@ -17,8 +17,8 @@ from tfpath.targets import Logit, Probability, Score, Target, get_target  # noqa
 __version__ = "0.1.0"
 from tfpath.local_distribution import LocalDistribution  # noqa: E402
 from tfpath.methods import (AGI, IG2, LPI, BlurIG, ExpectedGradients,  # noqa: E402
-                            GradientSaliency, GuidedIG, IG2Details, IntegratedGradients,
-                            NoiseTunnel, PathDetails)
+                            GenerativeIG, GenerativeIGDetails, GradientSaliency, GuidedIG,
+                            IG2Details, IntegratedGradients, NoiseTunnel, PathDetails)
 # registers the uncertainty targets "entropy", "aleatoric", "epistemic" (see tfpath.uncertainty)
 from tfpath.uncertainty import Aleatoric, Entropy, Epistemic  # noqa: E402
 from tfpath.text import TextModel, TokenAttribution  # noqa: E402

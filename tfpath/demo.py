@@ -12,8 +12,9 @@ method with its default integrator and with IDGI, and writes
 * ``methods_gallery_signed.png``: the same masks as signed (diverging) maps;
 * ``methods_table.txt`` and ``methods_table.json``: the convergence deltas and times.
 
-If ``tfpath.uncertainty.demo`` is installed it also writes ``uncertainty_gallery.png`` (its
-``uncertainty_gallery(out_path, progress=callable or None, quick=...)``).
+It also writes ``uncertainty_gallery.png`` (:func:`tfpath.uncertainty.demo.uncertainty_gallery`):
+Generative IG of the total, aleatoric and epistemic uncertainty of an MC-dropout CNN, from
+counterfactual fiducials found with a VAE (both trained once and cached).
 Nothing is downloaded.
 """
 from __future__ import annotations

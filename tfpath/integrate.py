@@ -100,6 +100,13 @@ def rule_points(rule: str, grid, steps: int):
 
 
 # ---------------------------------------------------------------------------------- helpers
+def piece_grids(path):
+    """The node grids a rule is applied to: a chained path's ``piece_grids`` (one per piece,
+    in loop order, e.g. the generative path's latent line and straight tail), else
+    ``(path.grid,)``. Rules never straddle a junction, where the tangent jumps."""
+    return tuple(getattr(path, "piece_grids", None) or (path.grid,))
+
+
 def _sum_features(t, start_axis):
     if t.shape.rank is not None:                       # static axes: no shape ops at run time
         return tf.reduce_sum(t, axis=list(range(start_axis, t.shape.rank)))
@@ -147,10 +154,12 @@ class Rule:
         return self.name == "left"
 
     def schedule(self, path, steps, reference_rule=None):
-        """``steps`` nodes of this rule on ``path.grid`` (the reference rule is not used)."""
-        params, weights = rule_points(self.name, path.grid, steps)
+        """``steps`` nodes of this rule on ``path.grid``, or on each of a chained path's
+        ``piece_grids`` (``steps`` per piece); the reference rule is not used."""
+        parts = [rule_points(self.name, grid, steps) for grid in piece_grids(path)]
+        params = np.concatenate([p for p, _ in parts])
         first, last = _ends(params, np.asarray(path.grid(2), np.float64))
-        return Schedule(params, weights, first, last)
+        return Schedule(params, np.concatenate([w for _, w in parts]), first, last)
 
     def init(self, x):
         return {"attr": tf.zeros(tf.shape(x), tf.float64)}
@@ -255,7 +264,7 @@ class IDGI:
         n = _grid_size(reference_rule, steps) if reference_rule in RULES else steps + 1
         if n < 2:
             raise ValueError(f"steps: IDGI needs at least 2 path nodes, received {n}")
-        params = np.asarray(path.grid(n), np.float64)
+        params = np.concatenate([np.asarray(grid(n), np.float64) for grid in piece_grids(path)])
         return Schedule(params, np.zeros_like(params), True, True)
 
     def init(self, x):

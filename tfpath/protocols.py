@@ -136,6 +136,9 @@ class Path(Protocol):
     def end(self, constants, state):
         """The point where the loop ends (the final state of an adaptive path), ``[G, ...]``."""
 
+    # Optional: a chained parametric path (pieces joined at points where the tangent jumps,
+    # e.g. the generative path) declares ``piece_grids``, one grid function per piece in loop
+    # order; integration rules are then applied to each piece (tfpath.integrate.piece_grids).
     # Optional: an adaptive path may declare ``summaries`` (a tuple of names) and
     # ``summarize(constants, state) -> {name: [G]}``, per-row scalars of its final state that
     # the engine returns with the details (``PathResult.path_summary``).

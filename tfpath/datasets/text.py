@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfpath.core import validation
+from tfpath.core import seeding, validation
 
 PAD_TOKEN = 0
 
@@ -112,6 +112,7 @@ def make_trigger_text(n, length=16, vocab=50, n_classes=3, seed=0, triggers_per_
                        n_classes)
 
 
+@seeding.seeded_by()
 def text_cnn(vocab, length, n_classes, embed_dim=16, widths=(3, 4, 5), filters=8, seed=0,
              dropout=0.0):
     """A small TextCNN (Kim, "Convolutional Neural Networks for Sentence Classification",
@@ -144,7 +145,6 @@ def text_cnn(vocab, length, n_classes, embed_dim=16, widths=(3, 4, 5), filters=8
     if max(widths) > length:
         raise ValueError(f"length: {length} is shorter than the widest convolution "
                          f"({max(widths)})")
-    keras.utils.set_random_seed(validation.check_positive_int(seed, "seed", minimum=0))
     inputs = keras.Input(shape=(length,), dtype="int32", name="tokens")
     e = keras.layers.Embedding(vocab, embed_dim, name="embedding")(inputs)
     pooled = [keras.layers.GlobalMaxPooling1D(name=f"pool{w}")(

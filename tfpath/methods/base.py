@@ -101,6 +101,8 @@ class Plan:
       baselines: the baseline set.
       context: per-input arrays for the path and the evaluator.
       batch_size: most points per model call (None: automatic).
+      extras: what the method's ``_report`` needs beyond the engine's result (e.g. the
+        results of Generative IG's latent searches).
     """
 
     path: Any
@@ -109,6 +111,7 @@ class Plan:
     baselines: BaselineSet
     context: Mapping[str, np.ndarray] = field(default_factory=dict)
     batch_size: Optional[int] = None
+    extras: Mapping[str, Any] = field(default_factory=dict)
 
 
 class TFPathSaliency(pair_core.CoreSaliency):

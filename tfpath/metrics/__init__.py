@@ -12,7 +12,8 @@ batches. Each returns a :class:`MetricResult` (value, per-image scores, standard
 * :func:`pic`, :func:`aic`, :func:`sic` — performance information curves (Kapishnikov et al.,
   XRAI, ICCV 2019), compression or MS-SSIM information
 * :func:`uncertainty_curves`, :func:`eic`, :func:`urc` — entropy information and uncertainty
-  reduction curves of uncertainty attributions
+  reduction curves of uncertainty attributions; :func:`select_blur_sigma` — their blur σ by
+  the paper's rule (Perez et al., UAI 2022, §4.1)
 * :func:`completeness` — convergence-delta summary
 * :func:`model_randomization` — cascading randomisation sanity check (Adebayo et al. 2018)
 * :func:`pointing_game`, :func:`mask_auc`, :func:`mask_mass`, :func:`ground_truth_correlation`
@@ -37,10 +38,12 @@ from tfpath.metrics.perturbation import deletion, insertion, perturbation_curve
 from tfpath.metrics.information_curves import PAIR_THRESHOLDS, aic, msssim, pic, sic
 from tfpath.metrics.sanity import RandomizationResult, model_randomization
 from tfpath.metrics.tabular import faithfulness, infidelity, monotonicity
-from tfpath.metrics.uncertainty_curves import eic, uncertainty_curves, urc
+from tfpath.metrics.uncertainty_curves import (BlurSigmaSelection, eic, select_blur_sigma,
+                                               uncertainty_curves, urc)
 
 __all__ = ["MetricResult", "Scorer", "saliency_maps", "completeness", "diffid",
            "ground_truth_correlation", "mask_auc", "mask_mass", "pointing_game",
            "rank_correlation", "deletion", "insertion", "perturbation_curve", "PAIR_THRESHOLDS",
            "aic", "msssim", "pic", "sic", "RandomizationResult", "model_randomization", "eic",
-           "uncertainty_curves", "urc", "faithfulness", "monotonicity", "infidelity"]
+           "uncertainty_curves", "urc", "select_blur_sigma", "BlurSigmaSelection",
+           "faithfulness", "monotonicity", "infidelity"]

@@ -6,11 +6,13 @@ logits.
 """
 from __future__ import annotations
 
-from tfpath.core import validation
+from tfpath.core import seeding, validation
+
 
 KINDS = ("ensemble", "mc_dropout", "variational", "flipout", "deterministic")
 
 
+@seeding.seeded_by()
 def mc_dropout_cnn(input_shape, num_classes=10, width=16, rate=0.25, batch_norm=False, seed=0):
     """Keras 3 CNN with Dropout after each block (and optionally BatchNormalization).
 
@@ -26,7 +28,6 @@ def mc_dropout_cnn(input_shape, num_classes=10, width=16, rate=0.25, batch_norm=
       An uncompiled Keras 3 model.
     """
     import keras
-    keras.utils.set_random_seed(seed)
     layers = keras.layers
     inputs = keras.Input(tuple(input_shape))
     h = inputs
@@ -45,6 +46,7 @@ def mc_dropout_cnn(input_shape, num_classes=10, width=16, rate=0.25, batch_norm=
     return keras.Model(inputs, outputs, name="mc_dropout_cnn")
 
 
+@seeding.seeded_by()
 def variational_cnn(input_shape, num_classes=10, num_train=1000, width=8, seed=0):
     """Keras 3 CNN of tfpath variational layers (KL weight 1 / num_train: ELBO per example).
 
@@ -53,7 +55,6 @@ def variational_cnn(input_shape, num_classes=10, num_train=1000, width=8, seed=0
     """
     import keras
     from tfpath.uncertainty.variational import VariationalConv2D, VariationalDense
-    keras.utils.set_random_seed(seed)
     num_train = validation.check_positive_int(num_train, "num_train")
     kw = dict(kl_weight=1.0 / num_train, seed=seed)
     inputs = keras.Input(tuple(input_shape))
@@ -68,6 +69,7 @@ def variational_cnn(input_shape, num_classes=10, num_train=1000, width=8, seed=0
     return keras.Model(inputs, outputs, name="variational_cnn")
 
 
+@seeding.seeded_by(keras_name="tf_keras")
 def flipout_cnn(input_shape, num_classes=10, num_train=1000, width=8, seed=0):
     """tf_keras CNN of ``tfp.layers`` Flipout layers (KL scaled by 1 / num_train).
 
@@ -76,7 +78,6 @@ def flipout_cnn(input_shape, num_classes=10, num_train=1000, width=8, seed=0):
     """
     import tensorflow_probability as tfp
     import tf_keras
-    tf_keras.utils.set_random_seed(seed)
     num_train = validation.check_positive_int(num_train, "num_train")
     tfl = tfp.layers
     kl = lambda q, p, _: tfp.distributions.kl_divergence(q, p) / num_train  # noqa: E731
@@ -94,9 +95,9 @@ def flipout_cnn(input_shape, num_classes=10, num_train=1000, width=8, seed=0):
     return tf_keras.Sequential(layers, name="flipout_cnn")
 
 
+@seeding.seeded_by(keras_name="tf_keras")
 def _fit_tf_keras(model, x, y, epochs, batch_size, learning_rate, seed):
     import tf_keras
-    tf_keras.utils.set_random_seed(seed)
     model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate),
                   loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
