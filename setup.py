@@ -25,8 +25,10 @@ setup(
         "pillow",
         "matplotlib",
     ],
-    extras_require={"test": ["pytest", "pytest-xdist"],
-                    # benchmarks/speed.py compares with shap.GradientExplainer when installed
-                    "bench": ["shap"]},
+    extras_require={# lime and shap: oracles of the tests of benchmarks/entropy_comparators.py
+                    # (LIME's regression, exact Shapley values), and shap.GradientExplainer in
+                    # benchmarks/speed.py
+                    "test": ["pytest", "pytest-xdist", "lime", "shap"],
+                    "bench": ["lime", "shap"]},
     entry_points={"console_scripts": ["tfpath=tfpath.cli:main"]},
 )

@@ -70,8 +70,9 @@ def limit_program(decoder, entropy, chunk):
         total = tf.constant(0.0)
         for i in tf.range(n):
             sl = slice(i * chunk, (i + 1) * chunk)
-            with tf.autodiff.ForwardAccumulator(z[sl], dz[sl]) as acc:
-                decoded = decoder(z[sl], training=False)
+            zc = z[sl]
+            with tf.autodiff.ForwardAccumulator(zc, dz[sl]) as acc:
+                decoded = decoder(zc, training=False)
             total += tf.reduce_sum(gradient(decoded) * acc.jvp(decoded))
             total += tf.reduce_sum(gradient(tail_points[sl]))
         return total

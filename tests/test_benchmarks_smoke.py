@@ -90,3 +90,27 @@ def test_ig2_table_ranks_methods_above_random(tmp_path, monkeypatch):
         assert mnist[name]["DiffID"] > mnist["Random"]["DiffID"] + 0.2, name
         assert text[name]["GT-AUC"] > 0.8, name          # the trigger tokens are found
     assert abs(text["Random"]["GT-AUC"] - 0.5) < 0.15
+
+
+def test_generative_speed_benchmark_routes_agree():
+    """The Jacobian-per-node route (the authors') and tfpath's forward-mode path compute the
+    same attribution; the limit counts the same evaluations."""
+    speed = load("generative_speed")
+    out = speed.main(["--images", "2", "--steps", "4", "--repeats", "1", "--jacobian-images",
+                      "1", "--chunks", "4", "8", "--latent-dim", "4"])
+    assert out["agreement"] < 1e-4
+    assert all(np.isfinite(v) and v > 0 for k, v in out.items() if k != "agreement")
+
+
+def test_uncertainty_table_quick_run():
+    table = load("uncertainty_table")
+    out = table.main(["--quick", "--no-comparators"])
+    names = [name for name, _ in out["rows"]]
+    for expected in ("IG", "IG + (B+W)", "IG + Counterfactual", "Blur IG", "Guided IG",
+                     "Guided IG + Counterfactual", "Generative IG", "Generative IG + IDGI",
+                     "XRAI + Generative IG", "Random"):
+        assert expected in names
+    rows = dict(out["rows"])
+    # IDGI rows are complete; every score is a finite number
+    assert rows["Generative IG + IDGI"]["gap median"] < 1e-6
+    assert all(np.isfinite(v) for row in rows.values() for v in row.values())

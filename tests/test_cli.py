@@ -115,10 +115,18 @@ def test_demo_quick(tmp_path, monkeypatch, capsys):
 def test_run_demo_returns_rows_and_paths(tmp_path, monkeypatch):
     from tfpath import demo
     monkeypatch.setenv("TFPATH_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(demo, "_uncertainty_gallery_fn", lambda: None)
+    from tfpath import demo_uncertainty
+    calls = []                           # the gallery itself is tested in test_uncertainty_demo
+
+    def gallery(path, progress=None, quick=False):
+        calls.append((path, quick))
+        return [{"source": "test"}]
+
+    monkeypatch.setattr(demo_uncertainty, "uncertainty_gallery", gallery)
     result = demo.run_demo(tmp_path / "o", quick=True, progress=False)
     assert [r["method"] for r in result["rows"]][0] == "Gradient"
-    assert result["paths"]["uncertainty_gallery"] is None and result["uncertainty_rows"] is None
+    assert calls == [(tmp_path / "o" / "uncertainty_gallery.png", True)]
+    assert result["uncertainty_rows"] == [{"source": "test"}]
     assert result["paths"]["gallery"].exists()
 
 

@@ -7,7 +7,7 @@ import numpy as np  # noqa: E402
 
 
 def test_uncertainty_gallery_quick(tmp_path, monkeypatch):
-    from tfpath.uncertainty.demo import uncertainty_gallery
+    from tfpath.demo_uncertainty import uncertainty_gallery
     monkeypatch.setenv("TFPATH_CACHE", str(tmp_path / "cache"))
     messages = []
     out = tmp_path / "gallery.png"

@@ -12,7 +12,7 @@ method with its default integrator and with IDGI, and writes
 * ``methods_gallery_signed.png``: the same masks as signed (diverging) maps;
 * ``methods_table.txt`` and ``methods_table.json``: the convergence deltas and times.
 
-It also writes ``uncertainty_gallery.png`` (:func:`tfpath.uncertainty.demo.uncertainty_gallery`):
+It also writes ``uncertainty_gallery.png`` (:func:`tfpath.demo_uncertainty.uncertainty_gallery`):
 Generative IG of the total, aleatoric and epistemic uncertainty of an MC-dropout CNN, from
 counterfactual fiducials found with a VAE (both trained once and cached).
 Nothing is downloaded.
@@ -89,20 +89,6 @@ def format_table(rows, columns=None) -> str:
     return "\n".join(lines)
 
 
-def _uncertainty_gallery_fn():
-    """``tfpath.uncertainty.demo.uncertainty_gallery`` if that module exists, else None.
-
-    Only the absence of the module is tolerated; an import error *inside* it propagates.
-    """
-    try:
-        from tfpath.uncertainty.demo import uncertainty_gallery
-    except ModuleNotFoundError as e:
-        if e.name in ("tfpath.uncertainty", "tfpath.uncertainty.demo"):
-            return None
-        raise
-    return uncertainty_gallery
-
-
 def run_demo(out_dir, quick: bool = False, progress: bool = True) -> dict:
     """Compares tfpath's methods, with and without IDGI, on a digits CNN.
 
@@ -115,9 +101,8 @@ def run_demo(out_dir, quick: bool = False, progress: bool = True) -> dict:
 
     Returns:
       dict with ``rows`` (one dict per method, keys :data:`TABLE_COLUMNS`), ``paths`` (name ->
-      written file, including ``uncertainty_gallery`` or None), ``uncertainty_rows`` (the rows
-      returned by ``tfpath.uncertainty.demo.uncertainty_gallery``, or None if that module is
-      absent), ``test_accuracy``, ``examples`` (indices of the explained test digits),
+      written file, including ``uncertainty_gallery``), ``uncertainty_rows`` (the rows
+      returned by :func:`tfpath.demo_uncertainty.uncertainty_gallery`), ``test_accuracy``, ``examples`` (indices of the explained test digits),
       ``classes`` (their predicted classes) and ``seconds`` (total wall time).
 
     Raises:
@@ -211,18 +196,12 @@ def run_demo(out_dir, quick: bool = False, progress: bool = True) -> dict:
                                          "classes": classes.tolist(), "quick": quick},
                                         indent=2), encoding="utf-8")
 
-    uncertainty_rows = None
-    paths["uncertainty_gallery"] = None
-    gallery_fn = _uncertainty_gallery_fn()
-    if gallery_fn is None:
-        _log(progress, "[demo] uncertainty gallery skipped: tfpath.uncertainty.demo is not "
-                       "installed")
-    else:
-        _log(progress, "[demo] uncertainty gallery ...")
-        target = out / "uncertainty_gallery.png"
-        report = (lambda message: _log(True, f"[demo]     {message}")) if progress else None
-        uncertainty_rows = list(gallery_fn(target, progress=report, quick=quick))
-        paths["uncertainty_gallery"] = target
+    from tfpath.demo_uncertainty import uncertainty_gallery
+    _log(progress, "[demo] uncertainty gallery ...")
+    target = out / "uncertainty_gallery.png"
+    report = (lambda message: _log(True, f"[demo]     {message}")) if progress else None
+    uncertainty_rows = list(uncertainty_gallery(target, progress=report, quick=quick))
+    paths["uncertainty_gallery"] = target
     seconds = time.perf_counter() - t_start
     _log(progress, f"[demo] done in {seconds:.1f} s; wrote {out}")
     return {"rows": rows, "paths": paths, "uncertainty_rows": uncertainty_rows,

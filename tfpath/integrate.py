@@ -101,9 +101,16 @@ def rule_points(rule: str, grid, steps: int):
 
 # ---------------------------------------------------------------------------------- helpers
 def piece_grids(path):
-    """The node grids a rule is applied to: a chained path's ``piece_grids`` (one per piece,
-    in loop order, e.g. the generative path's latent line and straight tail), else
-    ``(path.grid,)``. Rules never straddle a junction, where the tangent jumps."""
+    """The node grids a rule is applied to. Rules never straddle a junction, where the
+    tangent jumps.
+
+    Args:
+      path: a :class:`tfpath.protocols.Path`.
+
+    Returns:
+      A chained path's ``piece_grids`` (one grid function per piece, in loop order, e.g. the
+      generative path's latent line and straight tail), else ``(path.grid,)``.
+    """
     return tuple(getattr(path, "piece_grids", None) or (path.grid,))
 
 

@@ -45,6 +45,10 @@ def seeded_by(argument: str = "seed", keras_name: str = "keras"):
     Args:
       argument: the name of the function's seed parameter.
       keras_name: ``"keras"`` (Keras 3) or ``"tf_keras"``.
+
+    Returns:
+      The decorator. The decorated function raises ValueError / TypeError naming ``argument``
+      for a seed that is not a non-negative int.
     """
     import functools
     import importlib

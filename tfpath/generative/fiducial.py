@@ -34,6 +34,8 @@ def encode_mean(encoder, x, batch_size: int = 256) -> np.ndarray:
       TypeError naming ``encoder``: not callable. ValueError naming ``encoder``: outputs that
       are not ``[B, m]`` or not finite.
     """
+    x = validation.check_array(x, "x", min_rank=2)
+    batch_size = validation.check_positive_int(batch_size, "batch_size")
     encoder = getattr(encoder, "encoder", encoder)
     if not callable(encoder):
         raise TypeError(f"encoder: expected a Keras model or a callable, received "
@@ -54,7 +56,18 @@ def encode_mean(encoder, x, batch_size: int = 256) -> np.ndarray:
 
 
 def decoder_of(decoder, vae=None):
-    """The decoder: ``decoder``, else ``vae.decoder``; raises ValueError if neither is given."""
+    """The decoder to use.
+
+    Args:
+      decoder: ψ, or None.
+      vae: an object with a ``decoder`` attribute, or None.
+
+    Returns:
+      ``decoder``, else ``vae.decoder``.
+
+    Raises:
+      ValueError naming ``decoder``: neither is given. TypeError: it is not callable.
+    """
     if decoder is None and vae is not None:
         decoder = getattr(vae, "decoder", None)
     if decoder is None:
@@ -135,6 +148,12 @@ class CounterfactualFiducial:
     model_function: Any = None
 
     def resolve(self, x, model_function=None, class_idx=None) -> BaselineSet:
+        """ψ(z0) of each input, searched from the encoder's mean (one baseline per input).
+
+        Raises:
+          TypeError: no model function. ValueError / TypeError: as
+          :func:`~tfpath.generative.search.counterfactual_fiducial`.
+        """
         mf = self.model_function if self.model_function is not None else model_function
         if mf is None:
             raise TypeError("call_model_function: the counterfactual fiducial is searched "
@@ -148,7 +167,18 @@ class CounterfactualFiducial:
 
 
 def latent_width(decoder, *latents: Optional[np.ndarray]) -> int:
-    """m: the decoder's latent size, or the last axis of the first given latents."""
+    """The latent size m.
+
+    Args:
+      decoder: ψ (a Keras model declares m in its input shape).
+      *latents: latent arrays, or None.
+
+    Returns:
+      m from the decoder, else the last axis of the first given latents.
+
+    Raises:
+      ValueError naming ``decoder``: neither gives m.
+    """
     try:
         return search_lib.latent_size(decoder)
     except ValueError:

@@ -33,7 +33,9 @@ from tfpath.core import validation
 @dataclass(frozen=True)
 class Adam:
     """Adam's settings (Kingma and Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015,
-    Algorithm 1); the defaults are Keras's, the learning rate the authors' code's (0.01).
+    Algorithm 1, with ε added to √v̂); β and ε defaults are Keras's, the learning rate the
+    authors' code's (0.01). Keras adds ε to √v instead of √v̂; the steps differ by a relative
+    O(ε / √v̂), below float32 resolution unless gradients are tiny.
 
     Raises:
       ValueError / TypeError naming the field: a non-positive learning rate or epsilon, betas
@@ -54,6 +56,7 @@ class Adam:
                 raise ValueError(f"{name}: expected a number in [0, 1), received {value}")
 
     def init(self, z):
+        """Zero moments and step counts for latents ``z [N, m]``."""
         return {"m": tf.zeros_like(z), "v": tf.zeros_like(z),
                 "t": tf.zeros(tf.shape(z)[:1], z.dtype)}
 
@@ -103,6 +106,7 @@ class LossNotDecreasing:
         return 1.0 - 1.0 / self.window
 
     def init(self, loss):
+        """The state after the initial loss ``[N]``."""
         zeros = tf.zeros_like(loss)
         return {"previous": loss, "average": zeros, "initial": zeros}
 
@@ -138,8 +142,11 @@ class Ball:
             raise ValueError(f"norm: expected 2 or inf, received {self.norm!r}")
 
     def __call__(self, z, context):
+        """The nearest point of each row's ball to ``z [N, m]``."""
         centre = tf.cast(context[self.centre_key], z.dtype)
         radius = tf.cast(context[self.radius_key], z.dtype)[:, None]
+        tf.debugging.assert_non_negative(radius, message=f"context[{self.radius_key!r}]: "
+                                         "ball radii must be >= 0")
         offset = z - centre
         if self.norm == 2.0:
             length = tf.norm(offset, axis=1, keepdims=True)
@@ -216,10 +223,17 @@ def minimize_latent(loss_fn: LossFunction, z_init, *, context: Optional[Mapping]
                              f"shape {arr.shape}")
         ctx[name] = tf.constant(arr)
 
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn: expected a callable (z, context) -> [N], received "
+                        f"{type(loss_fn).__name__}")
+
     def value_and_grad(z):
         with tf.GradientTape() as tape:
             tape.watch(z)
-            loss = tf.reshape(tf.cast(loss_fn(z, ctx), tf.float32), [-1])
+            loss = tf.cast(loss_fn(z, ctx), tf.float32)
+        if loss.shape.rank != 1 or loss.shape[0] not in (None, n):
+            raise ValueError(f"loss_fn: must return one loss per latent row, shape ({n},); "
+                             f"it returned shape {tuple(loss.shape)}")
         return loss, tape.gradient(loss, z)
 
     @tf.function
@@ -227,8 +241,6 @@ def minimize_latent(loss_fn: LossFunction, z_init, *, context: Optional[Mapping]
         if projection is not None:
             z = projection(z, ctx)
         loss, grad = value_and_grad(z)
-        tf.debugging.assert_equal(tf.shape(loss)[0], n,
-                                  message="loss_fn: must return one loss per latent row")
         opt_state = optimizer.init(z)
         stop_state = stopping.init(loss) if stopping is not None else {}
         done = tf.zeros([n], tf.bool)

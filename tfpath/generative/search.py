@@ -50,8 +50,9 @@ class SearchSettings:
 
     Attributes:
       distance: d(ψ(z), x): ``"bce_sum"`` (binary cross-entropy averaged over channels, summed
-        over pixels: the code), ``"bce_mean"``, ``"l1_sum"`` or ``"l1_mean"`` (the paper's
-        "mean absolute difference"). Vectors (rank-1 inputs) sum / average over features.
+        over pixels: the code, and the paper's "cross-entropy"), ``"bce_mean"``, ``"l1_sum"``
+        or ``"l1_mean"`` (the paper's alternative, "mean absolute difference"). Vectors
+        (rank-1 inputs) sum / average over features.
       prior_weight: β of ``β Σ z_j²``; None means the paper's 1/(2m).
       class_loss: ``"binary_mean"`` (the code's Keras BCE(e_ĉ, f), averaged over the |C|
         classes) or ``"cross_entropy"`` (−log f_ĉ, the paper's d_X).
@@ -130,9 +131,7 @@ class FiducialResult:
 
 # ----------------------------------------------------------------------------- the losses
 def _decode(decoder, z):
-    if keras_utils.is_keras_model(decoder):
-        return keras_utils.call_inference(decoder, z)
-    return tf.convert_to_tensor(decoder(z))
+    return tf.convert_to_tensor(keras_utils.call_inference(decoder, z))
 
 
 def _distance(kind, decoded, x):
@@ -151,7 +150,18 @@ def _distance(kind, decoded, x):
 
 
 def mean_log_probs(outputs, output_kind):
-    """log p̄ ``[n, K]`` (float64) of class outputs ``[n, K]`` or ``[n, S, K]``."""
+    """log p̄ ``[n, K]`` (float64) of class outputs: the log of the posterior predictive.
+
+    Args:
+      outputs: ``[n, K]`` or ``[n, S, K]`` (S samples) tensor.
+      output_kind: ``"logits"`` or ``"probabilities"``.
+
+    Returns:
+      float64 tensor ``[n, K]`` (a log-sum-exp over the samples).
+
+    Raises:
+      ValueError: as :func:`tfpath.uncertainty.measures.sample_log_probs`.
+    """
     log_p = measures.sample_log_probs(outputs, output_kind)
     shift = tf.stop_gradient(tf.reduce_max(log_p, axis=1, keepdims=True))
     return shift[:, 0] + tf.math.log(tf.reduce_mean(tf.exp(log_p - shift), axis=1))
@@ -168,15 +178,33 @@ def _class_loss(kind, log_p, class_idx):
 
 
 def default_class_scale(x_shape) -> float:
-    """The code's λ = 1e4 · (number of pixels): H·W for images ``[H, W, C]``, the feature
-    count for vectors."""
+    """The code's λ = 1e4 · (number of pixels).
+
+    Args:
+      x_shape: one input's shape: ``(H, W, C)`` for images, ``(d,)`` for vectors.
+
+    Returns:
+      ``1e4 · H·W`` (images) or ``1e4 · d`` (vectors), a float.
+    """
     spatial = x_shape[:-1] if len(x_shape) >= 3 else x_shape
     return 1e4 * float(np.prod(spatial))
 
 
 # ----------------------------------------------------------------------------- checks
 def check_latents(z, n, latent_dim, name):
-    """``z`` as float32 ``[n, latent_dim]``; raises ValueError naming it."""
+    """Latents checked at the boundary.
+
+    Args:
+      z: ``[n, latent_dim]`` (or ``[latent_dim]`` for one input).
+      n, latent_dim: the expected shape.
+      name: the argument's name in messages.
+
+    Returns:
+      float32 ``[n, latent_dim]``.
+
+    Raises:
+      ValueError / TypeError naming ``name``: another shape, a non-float dtype, NaN or inf.
+    """
     z = validation.check_array(z, name, min_rank=1)
     if z.ndim == 1:
         z = z[None]
@@ -187,7 +215,17 @@ def check_latents(z, n, latent_dim, name):
 
 
 def latent_size(decoder) -> int:
-    """The decoder's latent size m (from a Keras model's input shape)."""
+    """The decoder's latent size m.
+
+    Args:
+      decoder: a Keras model with input shape ``(None, m)``.
+
+    Returns:
+      m, an int.
+
+    Raises:
+      ValueError naming ``decoder``: not a Keras model with such an input.
+    """
     try:
         shape = decoder.input_shape
     except (AttributeError, ValueError):
@@ -200,20 +238,29 @@ def latent_size(decoder) -> int:
 
 
 def check_decoder(decoder, x, z):
-    """Decodes ``z [B, m]`` once; raises ValueError naming ``decoder`` if ψ(z) does not have the
-    inputs' shape or is not finite. Returns ψ(z) (NumPy)."""
-    decoded = np.asarray(_decode(decoder, tf.constant(z[:1])))
+    """Decodes ``z[:1]``; raises ValueError naming ``decoder`` if ψ(z) does not have the
+    inputs' shape (or the call fails on latents of this size)."""
+    try:
+        decoded = np.asarray(_decode(decoder, tf.constant(z[:1])))
+    except (ValueError, TypeError, tf.errors.InvalidArgumentError) as e:
+        raise ValueError(f"decoder: fails on latents of size {z.shape[-1]} ({e})") from e
     if decoded.shape[1:] != x.shape[1:]:
         raise ValueError(f"decoder: its output shape {decoded.shape[1:]} differs from the "
                          f"inputs' shape {x.shape[1:]}; the generative path must end at x")
-    return decoded
 
 
 def decode(decoder, z, batch_size=256):
-    """ψ(z) for NumPy latents ``[n, m]``, in batches; float32."""
+    """ψ(z) for latents ``[n, m]``, in batches of ``batch_size``: float32 ``[n, ...]``.
+
+    Raises:
+      ValueError naming ``decoder``: ψ returns NaN or inf.
+    """
     parts = [np.asarray(_decode(decoder, tf.constant(z[i:i + batch_size])), np.float32)
              for i in range(0, z.shape[0], batch_size)]
-    return np.concatenate(parts)
+    out = np.concatenate(parts)
+    if not np.all(np.isfinite(out)):
+        raise ValueError("decoder: returns NaN or inf for some latents")
+    return out
 
 
 # ----------------------------------------------------------------------------- searches
@@ -222,6 +269,9 @@ def _prior_weight(settings, latent_dim):
 
 
 def _check_inputs(x, settings):
+    if not isinstance(settings, SearchSettings):
+        raise TypeError("settings: expected tfpath.generative.SearchSettings (CODE or PAPER), "
+                        f"received {type(settings).__name__}")
     x = validation.check_array(x, "x", min_rank=2)
     if settings.distance.startswith("bce"):
         validation.check_within(x, 0.0, 1.0, "x")
@@ -341,7 +391,15 @@ def counterfactual_fiducial(decoder, model_function, x, z_init, class_idx=None,
 
 
 def warn_fiducials(result: FiducialResult, stacklevel: int = 3):
-    """Warns (UserWarning) naming the inputs whose fiducial is not certain or changed class."""
+    """Warns (UserWarning) naming the inputs whose fiducial is not certain or changed class.
+
+    Args:
+      result: a :class:`FiducialResult`.
+      stacklevel: the warning's stack level.
+
+    Returns:
+      None.
+    """
     for mask, what in ((~result.certain, "did not reach low entropy"),
                        (~result.class_kept, "changed the predicted class")):
         bad = np.flatnonzero(mask)

@@ -96,7 +96,8 @@ class GenerativeIG(TFPathSaliency):
         of x (the paper). Distinct from ``call_model_args``'s class, which is the target's.
       baseline_weights: weights of the M fiducials ``[M]`` / ``[B, M]`` (default uniform).
       tail: include the straight piece ψ(z) → x (default; the paper's Eq. 3 alone ends at ψ(z)
-        and sums to ``F(ψ(z)) - F(ψ(z0))``).
+        and sums to ``F(ψ(z)) - F(ψ(z0))``: the details' ``end_value`` and completeness gap
+        then refer to ψ(z), not x).
       batch_size: most points per model call (None: automatic).
 
     Returns:
@@ -105,11 +106,15 @@ class GenerativeIG(TFPathSaliency):
 
     Raises:
       ValueError / TypeError naming the argument: no decoder; a decoder whose output shape
-      differs from the input; latents of the wrong size or NaN; no encoder when a latent must
+      differs from the input or that returns NaN; latents of the wrong size or NaN;
+      ``fiducial_class`` with given ``z_baseline``; no encoder when a latent must
       be searched; a PAIR callback when a latent must be searched; ``steps < 1``; the common
       input errors. Warns (UserWarning naming the inputs) when a fiducial search does not
       reach low entropy or changes the class.
     """
+
+    # one value per input: NoiseTunnel / GetSmoothedMask repeat them for each noisy copy
+    per_input_arguments = ("z_baseline", "z_input", "fiducial_class")
 
     def _plan(self, prep, vae=None, encoder=None, decoder=None, z_baseline=None, z_input=None,
               steps=200, integrator="midpoint", search=search_lib.CODE, fiducial_class=None,
@@ -122,6 +127,9 @@ class GenerativeIG(TFPathSaliency):
         if not isinstance(search, search_lib.SearchSettings):
             raise TypeError("search: expected tfpath.generative.SearchSettings (CODE or PAPER), "
                             f"received {type(search).__name__}")
+        if fiducial_class is not None and z_baseline is not None:
+            raise ValueError("fiducial_class: chooses the class of a searched fiducial; with "
+                             "z_baseline= given there is no search (drop one of the two)")
         decoder = fiducial_lib.decoder_of(decoder, vae)
         encoder = encoder if encoder is not None else vae
         x = prep.x

@@ -60,7 +60,9 @@ class NoiseTunnel:
         Args:
           x_batch: the inputs.
           call_model_function, call_model_args: as the wrapped method's. A per-input
-            ``class_idx`` list is repeated for each input's noisy copies.
+            ``class_idx`` list is repeated for each input's noisy copies, and so are the
+            method's ``per_input_arguments`` given with one value per input (e.g. Generative
+            IG's ``z_baseline`` / ``z_input``).
           nsamples: noisy copies per input (>= 1).
           stdev_spread: noise standard deviation as a fraction of each input's value range.
           seed: an int, a ``numpy.random.Generator`` / ``RandomState`` (used as given), or
@@ -86,6 +88,11 @@ class NoiseTunnel:
         args = call_model_args
         if args and "class_idx" in args and np.ndim(args["class_idx"]) == 1:
             args = dict(args, class_idx=np.repeat(np.asarray(args["class_idx"]), nsamples))
+        for name in getattr(self.method, "per_input_arguments", ()):
+            # one value per input (e.g. Generative IG's latents): repeated for its copies
+            value = kwargs.get(name)
+            if value is not None and np.ndim(value) >= 1 and np.shape(value)[0] == n:
+                kwargs[name] = np.repeat(np.asarray(value), nsamples, axis=0)
         masks = self.method.GetMaskBatch(
             noisy.reshape((n * nsamples,) + x.shape[1:]).astype(np.float32),
             call_model_function, args, **kwargs).astype(np.float64)
@@ -102,5 +109,8 @@ class NoiseTunnel:
                 stdev_spread=0.15, seed=None, **kwargs):
         """:meth:`GetMaskBatch` for one input; returns its mask."""
         x_value = validation.check_array(x_value, "x_value")
+        for name in getattr(self.method, "per_input_arguments", ()):
+            if kwargs.get(name) is not None and np.ndim(kwargs[name]) >= 1:
+                kwargs[name] = np.asarray(kwargs[name])[None]      # one input's value
         return self.GetMaskBatch(x_value[None], call_model_function, call_model_args,
                                  nsamples, stdev_spread, seed, **kwargs)[0]

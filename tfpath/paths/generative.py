@@ -34,15 +34,20 @@ def _on(interval):
 
 @dataclass(frozen=True, eq=False)
 class Decoder:
-    """A decoder ψ (a Keras model or a TF callable ``z [n, m] -> [n, ...]``), hashed by identity
-    (it is part of the compiled loop's key)."""
+    """A decoder ψ (a Keras model or a TF callable ``z [n, m] -> [n, ...]``), equal and hashed
+    by the identity of the wrapped decoder: it is part of the compiled loop's key, so calls with
+    the same decoder reuse one compiled loop."""
 
     fn: Any
 
+    def __eq__(self, other):
+        return isinstance(other, Decoder) and other.fn is self.fn
+
+    def __hash__(self):
+        return id(self.fn)
+
     def __call__(self, z):
-        if keras_utils.is_keras_model(self.fn):
-            return keras_utils.call_inference(self.fn, z)
-        return tf.convert_to_tensor(self.fn(z))
+        return tf.convert_to_tensor(keras_utils.call_inference(self.fn, z))
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,8 @@ class GenerativePath:
         return (_on(LATENT), _on(TAIL)) if self.tail else (_on(LATENT),)
 
     def grid(self, n):
+        """The whole parameter range (its ends only are meaningful: integrators take the
+        nodes of :attr:`piece_grids`; parameters in the gap (1, 2) are not on the path)."""
         return np.linspace(0.0, TAIL[1] if self.tail else LATENT[1], n)
 
     def init(self, rows):
