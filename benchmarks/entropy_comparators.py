@@ -243,6 +243,26 @@ def _lasso_lars_aic_normalized(mask, y, aic_variance):
     return coef, intercept, float(model.alpha_)
 
 
+def _replacement_source(x, background, counterfactual):
+    """The images deactivated pixels are taken from: ``[1, H, W, C]`` (the counterfactual) or
+    ``[n, H, W, C]`` (background images); exactly one must be given (errors name them)."""
+    if (background is None) == (counterfactual is None):
+        raise ValueError("background, counterfactual: give exactly one of them (background "
+                         "images for SHAP, a counterfactual image for SHAP + Counterfactual)")
+    if counterfactual is not None:
+        source = _image(counterfactual, "counterfactual")[None]
+        if source.shape[1:] != x.shape:
+            raise ValueError(f"counterfactual: expected the image's shape {x.shape}, received "
+                             f"{np.shape(counterfactual)}")
+        return source
+    bg = np.asarray(background)
+    source = _image(bg[None] if bg.ndim == 3 else bg, "background", ndim=4)
+    if source.shape[1:] != x.shape:
+        raise ValueError(f"background: expected images of shape {x.shape}, received "
+                         f"{np.shape(background)}")
+    return source
+
+
 def kernel_shap_entropy(uncertainty_fn, image, background=None, *, seed, num_samples=None,
                         fraction=0.05, counterfactual=None, aic_variance="response",
                         batch_size=DEFAULT_BATCH_SIZE, return_details=False):
@@ -289,20 +309,7 @@ def kernel_shap_entropy(uncertainty_fn, image, background=None, *, seed, num_sam
     x = _image(image, "image")
     h, w, c = x.shape
     rng = _seed(seed)
-    if (background is None) == (counterfactual is None):
-        raise ValueError("background, counterfactual: give exactly one of them (background "
-                         "images for SHAP, a counterfactual image for SHAP + Counterfactual)")
-    if counterfactual is not None:
-        source = _image(counterfactual, "counterfactual")[None]
-        if source.shape[1:] != x.shape:
-            raise ValueError(f"counterfactual: expected the image's shape {x.shape}, received "
-                             f"{np.shape(counterfactual)}")
-    else:
-        bg = np.asarray(background)
-        source = _image(bg[None] if bg.ndim == 3 else bg, "background", ndim=4)
-        if source.shape[1:] != x.shape:
-            raise ValueError(f"background: expected images of shape {x.shape}, received "
-                             f"{np.shape(background)}")
+    source = _replacement_source(x, background, counterfactual)
     if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) \
             or not 0 < fraction <= 1:
         raise ValueError(f"fraction: expected a number in (0, 1], received {fraction!r}")
@@ -388,19 +395,7 @@ def shap_kernel_entropy(uncertainty_fn, image, background=None, *, counterfactua
     import shap
 
     x = _image(image, "image")
-    if (background is None) == (counterfactual is None):
-        raise ValueError("background, counterfactual: give exactly one of them")
-    if counterfactual is not None:
-        source = _image(counterfactual, "counterfactual")[None]
-        if source.shape[1:] != x.shape:
-            raise ValueError(f"counterfactual: expected the image's shape {x.shape}, received "
-                             f"{np.shape(counterfactual)}")
-    else:
-        bg = np.asarray(background)
-        source = _image(bg[None] if bg.ndim == 3 else bg, "background", ndim=4)
-        if source.shape[1:] != x.shape:
-            raise ValueError(f"background: expected images of shape {x.shape}, received "
-                             f"{np.shape(background)}")
+    source = _replacement_source(x, background, counterfactual)
     max_features = _positive_int(max_features, "max_features", 2)
     if max_features > 20:
         raise ValueError(f"max_features: exact enumeration beyond 20 groups (2^20 coalitions) "
