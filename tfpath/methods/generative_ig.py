@@ -63,7 +63,7 @@ class GenerativeIG(TFPathSaliency):
     of the paper's domain; see :class:`tfpath.paths.GenerativePath`).
 
     ``GetMask(x_value, call_model_function, call_model_args=None, vae=None, encoder=None,
-    decoder=None, z_baseline=None, z_input=None, steps=200, integrator="midpoint",
+    decoder=None, z_baseline=None, z_input=None, steps=400, integrator="midpoint",
     search=tfpath.generative.CODE, fiducial_class=None, baseline_weights=None, tail=True,
     batch_size=None)``
 
@@ -83,10 +83,12 @@ class GenerativeIG(TFPathSaliency):
         of counterfactuals, weighted by ``baseline_weights``); None searches the
         counterfactual fiducial (Eq. 2).
       z_input: z per input ``[B, m]``; None searches the reconstruction latent (§3.1).
-      steps: nodes on each piece (the latent line and the tail). The default 200 is the
-        authors' code's library default; their MNIST / Fashion experiments use 50 and CelebA
-        25 (the paper gives no number). On a ReLU classifier 200 keeps the completeness gap
-        near 0.1 % of H(x) - H(x0) (median), 50 near 1 %.
+      steps: nodes on each piece (the latent line and the tail). The paper gives no number;
+        the authors' code defaults to 200 and runs 50 (MNIST, Fashion-MNIST) or 25 (CelebA).
+        tfpath's default 400 keeps the completeness gap |Σ attr - (H(x) - H(x0))| within 1 %
+        of H(x) - H(x0) on average on a ReLU CNN over MNIST digits (mean 0.33 %, median
+        0.07 %; at 200: mean 1.8 %, pulled by paths that cross ReLU kinks; at 50: 5.3 %).
+        Cost grows linearly with it.
       integrator: ``"midpoint"`` (the code's rule, default), ``"trapezoid"`` (the paper's text),
         ``"left"``, ``"right"``, ``"gauss_legendre"`` (applied to each piece), ``"idgi"``
         (IDGI on ``steps + 1`` nodes per piece: Yang, Wang and Bilgic, CVPR 2023) or an
@@ -117,7 +119,7 @@ class GenerativeIG(TFPathSaliency):
     per_input_arguments = ("z_baseline", "z_input", "fiducial_class")
 
     def _plan(self, prep, vae=None, encoder=None, decoder=None, z_baseline=None, z_input=None,
-              steps=200, integrator="midpoint", search=search_lib.CODE, fiducial_class=None,
+              steps=400, integrator="midpoint", search=search_lib.CODE, fiducial_class=None,
               baseline_weights=None, tail=True, batch_size=None):
         integ = self._integrator(integrator, "midpoint")
         steps = validation.check_positive_int(steps, "steps",
