@@ -286,7 +286,6 @@ def test_adam_matches_keras_adam_step_by_step():
 
 
 def test_loss_not_decreasing_stops_like_tfp():
-    import tensorflow_probability as tfp
     # two rows whose losses decrease at very different rates: each stops on its own
     scale = np.array([[1.0], [1e-3]], np.float32)
     z0 = np.full((2, 1), 5.0, np.float32)
