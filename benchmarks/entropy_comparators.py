@@ -32,6 +32,8 @@ import time
 
 import numpy as np
 
+from tfpath.core import validation
+
 __all__ = ["quickshift_superpixels", "grid_features", "lime_entropy", "kernel_shap_entropy",
            "shap_kernel_entropy"]
 
@@ -42,21 +44,11 @@ EXACT_SHAP_MAX_FEATURES = 14
 # validation ----------------------------------------------------------------------------------
 
 def _image(value, name, ndim=3):
-    try:
-        arr = np.asarray(value)
-    except Exception as e:  # pragma: no cover - exotic inputs
-        raise ValueError(f"{name}: expected an array, received {type(value).__name__}") from e
-    if arr.dtype == object or arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) \
-            or np.iscomplexobj(arr):
-        raise ValueError(f"{name}: expected a real numeric array, received dtype {arr.dtype}")
+    arr = validation.check_real_array(value, name)
     if arr.ndim != ndim:
         want = "[H, W, C]" if ndim == 3 else "[n, H, W, C]"
         raise ValueError(f"{name}: expected {want}, received shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name}: is empty (shape {arr.shape})")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name}: contains NaN or inf values")
-    return arr.astype(np.float64)
+    return arr
 
 
 def _seed(seed):

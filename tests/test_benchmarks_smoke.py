@@ -1,20 +1,10 @@
 """The benchmark scripts measure what they claim: the same number of gradient evaluations as
 the methods make, and memory that does not grow with the number of steps."""
-import importlib.util
-import pathlib
-
 import numpy as np
 
 import tfpath
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from benchmark_modules import load
 
 
 def recorded_rows(method, x, model_function, args, **kwargs):

@@ -1,21 +1,10 @@
 """benchmarks/entropy_comparators.py: LIME and the authors' Lasso "KernelSHAP" of an
 uncertainty (Perez et al., UAI 2022 §5), and exact Kernel SHAP through shap.KernelExplainer, on
 analytic uncertainty functions driven by one 2×2 patch."""
-import importlib.util
-import pathlib
-
 import numpy as np
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
+from benchmark_modules import load
 
 ec = load("entropy_comparators")
 PATCH = (slice(3, 5), slice(3, 5))

@@ -19,6 +19,8 @@ import numbers
 
 import numpy as np
 
+from tfpath.core import validation
+
 __all__ = ["xrai", "felzenszwalb_segments"]
 
 _PREFER = ("positive", "negative")
@@ -36,22 +38,6 @@ _MANAGED_PARAMETERS = ("return_xrai_segments", "flatten_xrai_segments", "return_
 def _never_called(*args, **kwargs):
     raise RuntimeError("xrai: the model function was called although a base attribution was "
                        "given (PAIR's XRAI should not run Integrated Gradients here)")
-
-
-def _float_array(value, name):
-    try:
-        arr = np.asarray(value)
-    except Exception as e:  # pragma: no cover - exotic inputs
-        raise ValueError(f"{name}: expected an array, received {type(value).__name__}") from e
-    if arr.dtype == object or arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
-        raise ValueError(f"{name}: expected a real numeric array, received dtype {arr.dtype}")
-    if np.iscomplexobj(arr):
-        raise ValueError(f"{name}: expected a real array, received dtype {arr.dtype}")
-    if arr.size == 0:
-        raise ValueError(f"{name}: is empty (shape {arr.shape})")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name}: contains NaN or inf values")
-    return arr.astype(np.float64)
 
 
 def _mask_stack(value, shape, name):
@@ -130,7 +116,7 @@ def felzenszwalb_segments(image, *, scales=FELZENSZWALB_SCALES, sigma=FELZENSZWA
     from skimage.morphology import dilation, disk
     from skimage.transform import resize as sk_resize
 
-    im = _float_array(image, "image")
+    im = validation.check_real_array(image, "image")
     if im.ndim != 3:
         raise ValueError(f"image: expected [H, W, C], received shape {im.shape}")
     if np.ptp(im) == 0:
@@ -272,7 +258,7 @@ def xrai(image, attribution, *, prefer="positive", segments=None, min_new_area=M
         raise ValueError(f"algorithm: expected 'full' or 'fast', received "
                          f"{xrai_parameters['algorithm']!r}")
 
-    images = _float_array(image, "image")
+    images = validation.check_real_array(image, "image")
     if images.ndim not in (3, 4):
         raise ValueError(f"image: expected [H, W, C] or [B, H, W, C], received shape "
                          f"{images.shape}")
@@ -280,7 +266,7 @@ def xrai(image, attribution, *, prefer="positive", segments=None, min_new_area=M
     if not batched:
         images = images[None]
     b, h, w, c = images.shape
-    attrs = _float_array(attribution, "attribution")
+    attrs = validation.check_real_array(attribution, "attribution")
     if not batched:
         attrs = attrs[None]
     if attrs.shape not in ((b, h, w), (b, h, w, c)):

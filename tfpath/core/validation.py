@@ -33,6 +33,28 @@ def check_array(value, name, min_rank=0, allow_empty=False):
     return arr.astype(np.float32, copy=False)
 
 
+def check_real_array(value, name):
+    """Returns ``value`` as a non-empty, finite float64 ndarray; unlike :func:`check_array`,
+    integer arrays (e.g. label-free masks or uint8 images) are accepted.
+
+    Raises:
+      ValueError naming ``name``: not array-like; a boolean, object, complex or non-numeric
+        dtype; empty; NaN or inf.
+    """
+    try:
+        arr = np.asarray(value)
+    except Exception as e:  # pragma: no cover - exotic inputs
+        raise ValueError(f"{name}: expected an array, received {type(value).__name__}") from e
+    if arr.dtype == object or arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) \
+            or np.iscomplexobj(arr):
+        raise ValueError(f"{name}: expected a real numeric array, received dtype {arr.dtype}")
+    if arr.size == 0:
+        raise ValueError(f"{name}: is empty (shape {arr.shape})")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name}: contains NaN or inf values")
+    return arr.astype(np.float64)
+
+
 def check_positive_int(value, name, minimum=1):
     """Returns ``value`` as an int >= ``minimum``; raises TypeError/ValueError naming it."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

@@ -162,9 +162,7 @@ def mean_log_probs(outputs, output_kind):
     Raises:
       ValueError: as :func:`tfpath.uncertainty.measures.sample_log_probs`.
     """
-    log_p = measures.sample_log_probs(outputs, output_kind)
-    shift = tf.stop_gradient(tf.reduce_max(log_p, axis=1, keepdims=True))
-    return shift[:, 0] + tf.math.log(tf.reduce_mean(tf.exp(log_p - shift), axis=1))
+    return measures.log_mean_probs(measures.sample_log_probs(outputs, output_kind))
 
 
 def _class_loss(kind, log_p, class_idx):

@@ -71,6 +71,20 @@ def sample_log_probs(outputs, output_kind):
     return tf.math.log(tf.maximum(outputs, _TINY))
 
 
+def log_mean_probs(log_p):
+    """log p̄ ``[n, K]`` of per-sample log-probabilities ``[n, S, K]``: a log-sum-exp over the
+    samples, shifted by their maximum (exactly ``log p_s`` when all samples agree).
+
+    Args:
+      log_p: float tensor ``[n, S, K]`` (e.g. from :func:`sample_log_probs`).
+
+    Returns:
+      Tensor ``[n, K]`` of ``log_p``'s dtype.
+    """
+    shift = tf.stop_gradient(tf.reduce_max(log_p, axis=1, keepdims=True))
+    return shift[:, 0] + tf.math.log(tf.reduce_mean(tf.exp(log_p - shift), axis=1))
+
+
 def decompose(outputs, output_kind):
     """Total, aleatoric and epistemic uncertainty of a batch (Depeweg et al., ICML 2018).
 
@@ -87,8 +101,7 @@ def decompose(outputs, output_kind):
     """
     log_p = sample_log_probs(outputs, output_kind)                 # [n, S, K]
     # log p̄ = m + log mean_s exp(log p_s − m): exactly log p_s when all samples agree.
-    shift = tf.stop_gradient(tf.reduce_max(log_p, axis=1, keepdims=True))
-    log_mean = shift[:, 0] + tf.math.log(tf.reduce_mean(tf.exp(log_p - shift), axis=1))  # [n, K]
+    log_mean = log_mean_probs(log_p)                                          # [n, K]
     p = tf.exp(log_p)
     p_mean = tf.exp(log_mean)
     total = -tf.reduce_sum(p_mean * log_mean, axis=-1)
