@@ -104,3 +104,17 @@ def test_uncertainty_table_quick_run():
     # IDGI rows are complete; every score is a finite number
     assert rows["Generative IG + IDGI"]["gap median"] < 1e-6
     assert all(np.isfinite(v) for row in rows.values() for v in row.values())
+
+
+def test_clue_table_quick_run():
+    out = load("clue_table").main(["--quick"])
+    # (GLAM 2 / 3 rows exist when some training CLUE keeps the class)
+    for name in ("input DBM", "latent DBM", "input NN", "latent NN", "GLAM 1 (certain data)",
+                 "CLUE 1 (λx 0)", "CLUE 2 (λx 0.03)"):
+        row = out["table"][name]
+        assert 0.0 <= row["class_kept"] <= 1.0 and row["seconds_per_explanation"] > 0
+        assert np.isfinite(row["uncertainty"]) and row["input_distance"] >= 0
+    # δ-CLUE latents stay in their balls, so the spread of the sets grows with δ
+    deltas = sorted(out["by_delta"])
+    assert out["by_delta"][deltas[0]]["apd_z"] < out["by_delta"][deltas[-1]]["apd_z"]
+    assert all(0.0 <= row["dpp_z"] <= 1.0 for row in out["by_delta"].values())

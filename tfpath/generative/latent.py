@@ -27,7 +27,7 @@ from typing import Callable, Mapping, Optional
 import numpy as np
 import tensorflow as tf
 
-from tfpath.core import validation
+from tfpath.core import compiled, memo, validation
 
 
 @dataclass(frozen=True)
@@ -177,6 +177,16 @@ class LatentResult:
 LossFunction = Callable[[tf.Tensor, Mapping[str, tf.Tensor]], tf.Tensor]
 
 
+@dataclass(frozen=True)
+class _LoopKey:
+    optimizer: Adam
+    stopping: Optional[LossNotDecreasing]
+    max_steps: int
+    projection: Optional[Callable]
+    context: tuple                        # (name, dtype, trailing shape) per context array
+    latent_dim: int
+
+
 def minimize_latent(loss_fn: LossFunction, z_init, *, context: Optional[Mapping] = None,
                     optimizer: Adam = Adam(), stopping: Optional[LossNotDecreasing] = None,
                     max_steps: int = 2000, projection: Optional[Callable] = None
@@ -189,16 +199,22 @@ def minimize_latent(loss_fn: LossFunction, z_init, *, context: Optional[Mapping]
     frozen (their latent, moments and loss no longer change). The loop ends when every row is
     done or after ``max_steps`` steps.
 
+    The loop is compiled once per ``loss_fn`` object and settings (the context arrays are
+    arguments, the number of rows is free): calling again with the same ``loss_fn`` — e.g. a
+    method kept by a counterfactual explainer — reuses the trace.
+
     Args:
       loss_fn: ``loss_fn(z [N, m] float32 tensor, context) -> [N]``, traceable by
-        ``tf.function``; row i's loss must depend on row i's latent only (the gradient of the
-        summed loss is then every row's own gradient).
+        ``tf.function``. The update uses the gradient of the *summed* loss: when row i's loss
+        depends on row i's latent only, that is every row's own gradient; a loss coupling rows
+        (e.g. a diversity term shared by the rows of one set) gets the joint gradient, and the
+        rows should then stop together (``stopping=None``).
       z_init: the starting latents ``[N, m]`` (e.g. the encoder's means).
       context: per-row arrays ``{name: [N, ...]}`` passed to ``loss_fn`` and ``projection``
         (the inputs, their classes, ball centres).
       optimizer: :class:`Adam` settings.
       stopping: a :class:`LossNotDecreasing`, or None (run ``max_steps`` steps).
-      max_steps: most updates per row (>= 1).
+      max_steps: most updates per row (>= 0; 0 returns the projected ``z_init``).
       projection: None or ``projection(z, context) -> z`` (e.g. :class:`Ball`), applied after
         every update and to ``z_init``.
 
@@ -207,13 +223,13 @@ def minimize_latent(loss_fn: LossFunction, z_init, *, context: Optional[Mapping]
 
     Raises:
       ValueError / TypeError naming the argument: ``z_init`` not a finite ``[N, m]`` array,
-      context arrays of another length, ``max_steps < 1``; a loss that is not one finite value
+      context arrays of another length, ``max_steps < 0``; a loss that is not one finite value
       per row (named ``loss_fn``).
     """
     z0 = validation.check_array(z_init, "z_init", min_rank=2)
     if z0.ndim != 2:
         raise ValueError(f"z_init: expected latents of shape [N, m], received {z0.shape}")
-    max_steps = validation.check_positive_int(max_steps, "max_steps")
+    max_steps = validation.check_positive_int(max_steps, "max_steps", minimum=0)
     n = z0.shape[0]
     ctx = {}
     for name, value in (context or {}).items():
@@ -221,26 +237,52 @@ def minimize_latent(loss_fn: LossFunction, z_init, *, context: Optional[Mapping]
         if arr.shape[:1] != (n,):
             raise ValueError(f"context[{name!r}]: expected {n} rows (one per latent), received "
                              f"shape {arr.shape}")
-        ctx[name] = tf.constant(arr)
-
+        ctx[name] = arr
     if not callable(loss_fn):
         raise TypeError(f"loss_fn: expected a callable (z, context) -> [N], received "
                         f"{type(loss_fn).__name__}")
+    key = _LoopKey(optimizer, stopping, max_steps, projection,
+                   tuple((k, str(v.dtype), v.shape[1:]) for k, v in sorted(ctx.items())),
+                   int(z0.shape[1]))
+    run = memo.memoized(loss_fn, "minimize_latent", key,
+                        lambda: _compile_loop(loss_fn, key))
+    z, loss, steps, done, initial = run(tf.constant(z0),
+                                        {k: tf.constant(v) for k, v in ctx.items()})
+    loss = loss.numpy().astype(np.float64)
+    if not np.all(np.isfinite(loss)):
+        bad = np.flatnonzero(~np.isfinite(loss))[:10].tolist()
+        raise ValueError(f"loss_fn: is not finite for rows {bad} (e.g. log of 0 in the loss, or "
+                         "a decoder producing NaN)")
+    return LatentResult(z.numpy(), loss, steps.numpy(), done.numpy(),
+                        initial.numpy().astype(np.float64))
 
-    def value_and_grad(z):
+
+def _compile_loop(loss_fn, key: _LoopKey):
+    """The compiled loop of :func:`minimize_latent` for one loss function and settings."""
+    optimizer, stopping, projection, max_steps = (key.optimizer, key.stopping, key.projection,
+                                                  key.max_steps)
+
+    def value_and_grad(z, ctx):
         with tf.GradientTape() as tape:
             tape.watch(z)
             loss = tf.cast(loss_fn(z, ctx), tf.float32)
-        if loss.shape.rank != 1 or loss.shape[0] not in (None, n):
-            raise ValueError(f"loss_fn: must return one loss per latent row, shape ({n},); "
-                             f"it returned shape {tuple(loss.shape)}")
+        if loss.shape.rank != 1:
+            raise ValueError(f"loss_fn: must return one loss per latent row, shape (N,); it "
+                             f"returned shape {tuple(loss.shape)}")
+        tf.debugging.assert_equal(tf.shape(loss)[0], tf.shape(z)[0], message=(
+            "loss_fn: must return one loss per latent row"))
         return loss, tape.gradient(loss, z)
 
-    @tf.function
-    def run(z):
+    spec = (tf.TensorSpec([None, key.latent_dim], tf.float32),
+            {name: tf.TensorSpec((None,) + shape, tf.as_dtype(dtype))
+             for name, dtype, shape in key.context})
+
+    @tf.function(input_signature=spec)
+    def run(z, ctx):
+        n = tf.shape(z)[0]
         if projection is not None:
             z = projection(z, ctx)
-        loss, grad = value_and_grad(z)
+        loss, grad = value_and_grad(z, ctx)
         opt_state = optimizer.init(z)
         stop_state = stopping.init(loss) if stopping is not None else {}
         done = tf.zeros([n], tf.bool)
@@ -252,7 +294,7 @@ def minimize_latent(loss_fn: LossFunction, z_init, *, context: Optional[Mapping]
             new_z, opt_state = optimizer.step(z, grad, opt_state, active)
             if projection is not None:
                 new_z = tf.where(active[:, None], projection(new_z, ctx), z)
-            new_loss, new_grad = value_and_grad(new_z)
+            new_loss, new_grad = value_and_grad(new_z, ctx)
             steps = steps + tf.cast(active, tf.int32)
             loss = tf.where(active, new_loss, loss)
             grad = tf.where(active[:, None], new_grad, grad)
@@ -270,11 +312,4 @@ def minimize_latent(loss_fn: LossFunction, z_init, *, context: Optional[Mapping]
             body, (tf.constant(0), z, loss, grad, opt_state, stop_state, done, steps))
         return out[1], out[2], out[7], out[6], initial
 
-    z, loss, steps, done, initial = run(tf.constant(z0))
-    loss = loss.numpy().astype(np.float64)
-    if not np.all(np.isfinite(loss)):
-        bad = np.flatnonzero(~np.isfinite(loss))[:10].tolist()
-        raise ValueError(f"loss_fn: is not finite for rows {bad} (e.g. log of 0 in the loss, or "
-                         "a decoder producing NaN)")
-    return LatentResult(z.numpy(), loss, steps.numpy(), done.numpy(),
-                        initial.numpy().astype(np.float64))
+    return compiled.quiet_tracing(run)

@@ -14,6 +14,11 @@ batches. Each returns a :class:`MetricResult` (value, per-image scores, standard
 * :func:`uncertainty_curves`, :func:`eic`, :func:`urc` — entropy information and uncertainty
   reduction curves of uncertainty attributions; :func:`select_blur_sigma` — their blur σ by
   the paper's rule (Perez et al., UAI 2022, §4.1)
+* :func:`dpp`, :func:`apd`, :func:`coverage`, :func:`prediction_coverage`,
+  :func:`distinct_labels`, :func:`label_entropy` (all at once: :func:`diversity.diversity`) —
+  the diversity of sets of counterfactuals, and :func:`label_distribution` of a δ-CLUE set;
+  :func:`counterfactual_quantities` — uncertainty, distances, cost, class kept and time of each
+  counterfactual (Ley, Bhatt and Weller, AAAI 2022, Table 1)
 * :func:`completeness` — convergence-delta summary
 * :func:`model_randomization` — cascading randomisation sanity check (Adebayo et al. 2018)
 * :func:`pointing_game`, :func:`mask_auc`, :func:`mask_mass`, :func:`ground_truth_correlation`
@@ -31,7 +36,12 @@ from tfpath.metrics.checks import saliency_maps
 from tfpath.metrics.results import MetricResult
 from tfpath.metrics.scoring import Scorer
 from tfpath.metrics.completeness import completeness
+from tfpath.metrics.counterfactuals import CounterfactualQuantities, counterfactual_quantities
 from tfpath.metrics.diffid import diffid
+# (the report of all of them is tfpath.metrics.diversity.diversity: the module keeps its name)
+from tfpath.metrics.diversity import (DiversityReport, apd, coverage, coverage_max,
+                                      distinct_labels, dpp, label_distribution, label_entropy,
+                                      prediction_coverage)
 from tfpath.metrics.ground_truth import (ground_truth_correlation, mask_auc, mask_mass,
                                          pointing_game, rank_correlation)
 from tfpath.metrics.perturbation import deletion, insertion, perturbation_curve
@@ -46,4 +56,7 @@ __all__ = ["MetricResult", "Scorer", "saliency_maps", "completeness", "diffid",
            "rank_correlation", "deletion", "insertion", "perturbation_curve", "PAIR_THRESHOLDS",
            "aic", "msssim", "pic", "sic", "RandomizationResult", "model_randomization", "eic",
            "uncertainty_curves", "urc", "select_blur_sigma", "BlurSigmaSelection",
-           "faithfulness", "monotonicity", "infidelity"]
+           "faithfulness", "monotonicity", "infidelity", "CounterfactualQuantities",
+           "counterfactual_quantities", "DiversityReport", "apd", "coverage",
+           "coverage_max", "distinct_labels", "dpp", "label_distribution",
+           "label_entropy", "prediction_coverage"]
