@@ -1,6 +1,8 @@
 """CLUE, δ-CLUE and ∇-CLUE (Ley, Bhatt and Weller, AAAI 2022): an independent Keras-Adam oracle,
 the paper's invariants, the start schemes' geometry, counterfactuals as baselines, errors."""
+import gc
 import math
+import weakref
 
 import keras
 import numpy as np
@@ -80,16 +82,20 @@ def test_clue_matches_an_independent_keras_adam_descent(toy):
 
 # ------------------------------------------------------------------- the paper's invariants
 def test_delta_infinite_r0_k1_is_clue(toy):
+    # a huge finite δ runs the projection after every step; r = 0 starts at z0
     clue = _explainer(toy, CLUE).explain(toy["x"])
-    delta = _explainer(toy, DeltaCLUE, delta=math.inf, radius=0.0, k=1).explain(toy["x"])
-    np.testing.assert_array_equal(clue.z, delta.z)
+    delta = _explainer(toy, DeltaCLUE, delta=1e9, radius=0.0, k=1).explain(toy["x"])
+    np.testing.assert_allclose(clue.z, delta.z, atol=1e-6)
 
 
 @pytest.mark.parametrize("mode", ["simultaneous", "sequential", "penalty"])
 def test_nabla_clue_without_diversity_is_delta_clue(toy, mode):
-    # sequential / penalty run the chains one after another: with λD = 0 each is the δ-CLUE chain
+    # simultaneous: a negligible λD runs the coupled loss (its gradient is k times the joint
+    # objective's, to which Adam is invariant); sequential / penalty run the chains one after
+    # another: with λD = 0 each is the δ-CLUE chain
+    weight = 1e-30 if mode == "simultaneous" else 0.0
     delta = _explainer(toy, DeltaCLUE, delta=0.8, k=4, seed=3).explain(toy["x"])
-    nabla = _explainer(toy, delta=0.8, k=4, seed=3, diversity_weight=0.0,
+    nabla = _explainer(toy, delta=0.8, k=4, seed=3, diversity_weight=weight,
                        mode=mode).explain(toy["x"])
     np.testing.assert_allclose(nabla.z, delta.z, atol=1e-5)
 
@@ -185,7 +191,7 @@ def test_s2_walks_toward_each_class_nearest_anchor():
 
 
 def test_s5_climbs_each_class_probability(toy):
-    clf = _explainer(toy)
+    clf = _explainer(toy, delta=1.0)
     z0 = tfpath.generative.encode_mean(toy["encoder"], toy["x"])
     s = ClassGradientPath(steps_per_start=4).starts(z0, 0.5, K, np.random.default_rng(0),
                                                     clf._probe)
@@ -220,12 +226,67 @@ def test_threshold_labels_costs_and_weights(toy):
 def test_explain_reuses_its_compiled_loop(toy):
     explainer = _explainer(toy, DeltaCLUE, delta=1.0, k=3)
     explainer.explain(toy["x"])
-    loop = explainer._losses[("independent", 3)]
+    (loop,) = explainer._losses.values()
     traces = tfpath.core.memo.cache_for(loop, "minimize_latent")
     explainer.explain(toy["x"][:2])
     assert len(traces) == 1
     (run,) = traces.values()
     assert run.experimental_get_tracing_count() == 1
+
+
+def test_changed_settings_recompile_and_explainers_are_freed(toy):
+    explainer = _explainer(toy, DeltaCLUE, delta=1.0, k=2)
+    explainer.explain(toy["x"])
+    explainer.settings = CLUESettings(distance_weight=5.0)
+    changed = explainer.explain(toy["x"]).z
+    fresh = _explainer(toy, DeltaCLUE, delta=1.0, k=2,
+                       settings=CLUESettings(distance_weight=5.0)).explain(toy["x"]).z
+    np.testing.assert_allclose(changed, fresh, atol=1e-6)
+    ref = weakref.ref(explainer)
+    del explainer
+    gc.collect()
+    assert ref() is None
+
+
+def test_given_latents_early_stopping_and_thresholds(toy):
+    z0 = tfpath.generative.encode_mean(toy["encoder"], toy["x"])
+    default = _explainer(toy, CLUE).explain(toy["x"])
+    given = _explainer(toy, CLUE).explain(toy["x"], z_original=z0)
+    np.testing.assert_array_equal(default.z, given.z)
+    stop = CLUESettings(steps=500, stopping=gen.LossNotDecreasing(atol=1e-2, min_steps=5))
+    stopped = _explainer(toy, CLUE, settings=stop).explain(toy["x"])
+    long = _explainer(toy, CLUE, settings=CLUESettings(steps=500)).explain(toy["x"])
+    assert np.all(stopped.uncertainty >= long.uncertainty - 1e-6)
+    everything = _explainer(toy, DeltaCLUE, delta=1.0, k=3, threshold=math.inf).explain(
+        toy["x"])
+    assert everything.accepted.all()
+    some = _explainer(toy, DeltaCLUE, delta=1.0, k=3,
+                      threshold=float(np.median(everything.uncertainty))).explain(toy["x"])
+    if (~some.accepted.any(axis=1)).any():
+        with pytest.raises(ValueError, match="accepted_only"):
+            some.diversity()
+    else:
+        kept = some.accepted
+        report = some.diversity(accepted_only=True)
+        for b in range(len(kept)):
+            np.testing.assert_allclose(report.apd_z[b], metrics_div.apd(some.z[b:b + 1,
+                                                                               kept[b]]))
+
+
+def test_minimize_latent_names_bad_losses_and_projections():
+    def short(z, ctx):
+        return tf.reduce_sum(z, axis=1)[:1]
+    with pytest.raises(ValueError, match="loss_fn: must return one loss per latent row"):
+        gen.minimize_latent(short, np.zeros((3, 2), np.float32), max_steps=2)
+
+    class Loose:                                          # an unhashable projection
+        __hash__ = None
+
+        def __call__(self, z, ctx):
+            return z
+    with pytest.raises(TypeError, match="projection: must be hashable"):
+        gen.minimize_latent(lambda z, ctx: tf.reduce_sum(z * z, 1), np.zeros((3, 2), np.float32),
+                            max_steps=2, projection=Loose())
 
 
 # ------------------------------------------------------------------- errors
@@ -234,8 +295,14 @@ def test_bad_arguments_name_themselves(toy):
         _explainer(toy, DeltaCLUE, delta=0.0)
     with pytest.raises(ValueError, match="delta"):
         _explainer(toy, DeltaCLUE, delta=-1.0)
+    with pytest.raises(TypeError, match="delta"):
+        _explainer(toy, DeltaCLUE, delta=True)
     with pytest.raises(ValueError, match="k"):
         _explainer(toy, DeltaCLUE, delta=1.0, k=0)
+    with pytest.raises(ValueError, match="radius: the k chains"):
+        _explainer(toy, delta=1.0, k=3, radius=0.0, diversity_weight=1.0).explain(toy["x"])
+    with pytest.raises(ValueError, match="threshold"):
+        _explainer(toy, DeltaCLUE, delta=1.0, threshold=-1.0)
     with pytest.raises(ValueError, match="diversity_weight"):
         _explainer(toy, delta=1.0, diversity_weight=-1.0)
     with pytest.raises(ValueError, match="mode"):

@@ -2,7 +2,8 @@
 CLUE", ICLR 2021; Ley, Bhatt and Weller, "Diverse, Global and Amortised Counterfactual
 Explanations for Uncertainty Estimates", AAAI 2022).
 
-* :class:`CLUE` — one CE per input: the nearest certain point in a VAE's latent space;
+* :class:`CLUE` — one CE per input: a certain point found by descent from the input's code in
+  a VAE's latent space (with λx > 0, the nearest such point in the trade-off of Eq. 1);
 * :class:`DeltaCLUE` — k CEs per input in a δ-ball, started by the schemes S1–S5
   (:mod:`tfpath.counterfactuals.starts`);
 * :class:`NablaCLUE` — k CEs optimised jointly with a diversity term (simultaneous,
@@ -54,8 +55,8 @@ Example::
 
     from tfpath.counterfactuals import DeltaCLUE
     result = DeltaCLUE(MCDropout(model, 16), vae, delta=2.0, k=10).explain(x_uncertain)
-    mask = tfpath.IntegratedGradients().GetMask(
-        x_uncertain[0], mf, baselines=result.as_baselines().points[0])
+    masks = tfpath.IntegratedGradients().GetMaskBatch(
+        x_uncertain, mf, baselines=result.as_baselines("cost"))
 """
 from tfpath.counterfactuals.clue import (CLUE, CLUEResult, CLUESettings, DeltaCLUE, NablaCLUE,
                                          set_diversity)

@@ -55,6 +55,7 @@ Further departures and choices:
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
 from typing import Optional, Tuple, Union
@@ -314,26 +315,61 @@ class CLUEResult:
         return baselines_lib.Counterfactuals(
             self.x, self.baseline_weights(weights, distance_weight, accepted_only))
 
-    def label_distribution(self, distance_weight: float = EVALUATION_DISTANCE_WEIGHT
-                           ) -> np.ndarray:
+    def label_distribution(self, distance_weight: float = EVALUATION_DISTANCE_WEIGHT,
+                           accepted_only: bool = True) -> np.ndarray:
         """The label distribution of the CE set ``[B, K]`` (Ley et al., Appendix B,
         "Computing a Label Distribution"): ``p(c) ∝ min-cost(c)⁻²`` over the CEs predicted
-        as c, 0 for classes no CE reached."""
-        from tfpath.metrics.diversity import label_distribution
-        return label_distribution(self.labels, self.cost(distance_weight),
-                                  self.probabilities.shape[-1])
+        as c, 0 for classes no CE reached.
 
-    def diversity(self, bounds=None):
+        Args:
+          distance_weight: λx of the cost.
+          accepted_only: only the accepted CEs count (the set Algorithm 3 returns).
+
+        Raises:
+          ValueError naming ``accepted_only``: an input has no accepted CE.
+        """
+        from tfpath.metrics.diversity import label_distribution
+        num_classes = self.probabilities.shape[-1]
+        keep = self._kept(accepted_only)
+        return np.stack([label_distribution(self.labels[b:b + 1, keep[b]],
+                                            self.cost(distance_weight)[b:b + 1, keep[b]],
+                                            num_classes)[0] for b in range(len(keep))])
+
+    def diversity(self, bounds=None, accepted_only: bool = True):
         """The diversity metrics of each input's set (:func:`tfpath.metrics.diversity.
         diversity`): DPP and APD in z (ℓ2) and x (ℓ1), coverage, prediction coverage,
         distinct labels and label entropy.
 
         Args:
           bounds: ``(low, high)`` of the features, to normalise coverage to [0, 1].
+          accepted_only: only the accepted CEs form the set (the set Algorithm 1 returns).
+
+        Returns:
+          :class:`tfpath.metrics.diversity.DiversityReport` (one value per input).
+
+        Raises:
+          ValueError naming ``accepted_only``: an input has no accepted CE.
         """
-        from tfpath.metrics.diversity import diversity
-        return diversity(z=self.z, x=self.x, original=self.x_original,
-                         probabilities=self.probabilities, bounds=bounds)
+        from dataclasses import fields
+        from tfpath.metrics.diversity import DiversityReport, diversity
+        keep = self._kept(accepted_only)
+        if keep.all():
+            return diversity(z=self.z, x=self.x, original=self.x_original,
+                             probabilities=self.probabilities, bounds=bounds)
+        reports = [diversity(z=self.z[b:b + 1, keep[b]], x=self.x[b:b + 1, keep[b]],
+                             original=self.x_original[b:b + 1],
+                             probabilities=self.probabilities[b:b + 1, keep[b]], bounds=bounds)
+                   for b in range(len(keep))]
+        return DiversityReport(**{f.name: np.concatenate([getattr(r, f.name) for r in reports])
+                                  for f in fields(DiversityReport)})
+
+    def _kept(self, accepted_only):
+        keep = self.accepted if accepted_only else np.ones_like(self.accepted)
+        empty = np.flatnonzero(~keep.any(axis=1))
+        if empty.size:
+            raise ValueError(f"accepted_only: inputs {empty[:10].tolist()} have no accepted CE "
+                             "(raise the threshold, or pass accepted_only=False)")
+        return keep
 
 
 # ------------------------------------------------------------------------- the search
@@ -349,7 +385,7 @@ class NablaCLUE:
       vae: an object with ``encoder`` and ``decoder`` (e.g. :class:`tfpath.generative.VAE`);
         or give ``encoder=`` and ``decoder=``.
       encoder, decoder: φ (``x -> mean`` or ``(mean, log variance)``) and ψ (``z -> x``).
-      delta: δ > 0, the ball's radius (``math.inf``: unconstrained).
+      delta: δ > 0, the ball's radius (``math.inf``: unconstrained); required.
       k: CEs per input (>= 1).
       scheme: the starts: ``"S1"`` (default), ``"S3"``, ``"S4"``, ``"S5"``, ``"centre"``,
         ``"gaussian"`` or a :mod:`tfpath.counterfactuals.starts` scheme (S2:
@@ -364,14 +400,18 @@ class NablaCLUE:
       threshold: None or H_threshold: CEs at or above it are not accepted.
       settings: :class:`CLUESettings`.
       seed: seed of the start points (a private NumPy generator; global state is untouched).
+        The generator draws for the whole batch, so an input's starts depend on the batch it
+        comes in (the same batch and seed give the same CEs).
       output: the classifier's output kind, ``"auto"``, ``"logits"`` or ``"probabilities"``.
 
     Raises:
-      ValueError / TypeError naming the argument: δ <= 0, k < 1, a negative weight or radius,
-      unknown names; no decoder.
+      ValueError / TypeError naming the argument: δ <= 0 (or not a number), k < 1, a negative
+      weight or radius, unknown names; no decoder; early stopping with coupled chains
+      (``settings``). From :meth:`explain`: chains that start together while a diversity
+      term is asked for (``radius``), a scheme returning non-finite starts (``scheme``).
     """
 
-    def __init__(self, model, vae=None, *, encoder=None, decoder=None, delta: float = math.inf,
+    def __init__(self, model, vae=None, *, encoder=None, decoder=None, delta: float,
                  k: int = 10, scheme="S1", radius: Optional[float] = None,
                  diversity_weight: float = 0.0, diversity: str = "dpp",
                  mode: str = "simultaneous", diversity_steps: int = 0,
@@ -382,11 +422,10 @@ class NablaCLUE:
         if self.encoder is None:
             raise ValueError("encoder: CLUE needs an encoder (vae= or encoder=)")
         self.decoder = fiducial_lib.decoder_of(decoder, vae if vae is not None else encoder)
-        try:
-            delta = float(delta)
-        except (TypeError, ValueError):
+        if isinstance(delta, bool) or not isinstance(delta, numbers.Real):
             raise TypeError(f"delta: expected a number > 0 (or math.inf), received "
-                            f"{delta!r}") from None
+                            f"{delta!r}")
+        delta = float(delta)
         if not delta > 0:
             raise ValueError(f"delta: expected the ball's radius > 0 (math.inf: "
                              f"unconstrained), received {delta}")
@@ -409,18 +448,30 @@ class NablaCLUE:
         self.mode = mode
         self.diversity_steps = validation.check_positive_int(diversity_steps, "diversity_steps",
                                                              minimum=0)
-        self.threshold = None if threshold is None else validation.check_nonnegative(
-            threshold, "threshold")
+        if threshold is not None:
+            if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or \
+                    math.isnan(threshold) or threshold < 0:
+                raise ValueError(f"threshold: expected None or an uncertainty >= 0 (math.inf "
+                                 f"accepts every CE), received {threshold!r}")
+            threshold = float(threshold)
+        self.threshold = threshold
         if not isinstance(settings, CLUESettings):
             raise TypeError(f"settings: expected tfpath.counterfactuals.CLUESettings, "
                             f"received {type(settings).__name__}")
-        if settings.stopping is not None and self.k > 1 and (
-                self.diversity_weight > 0 or self.diversity_steps > 0):
-            raise ValueError("settings: early stopping needs independent chains; ∇-CLUE's "
-                             "diversity term couples them (set stopping=None)")
         self.settings = settings
         self.seed = validation.check_positive_int(seed, "seed", minimum=0)
+        self._check_stopping()
         self._losses = {}
+
+    def _coupled(self) -> bool:
+        """Whether the chains of one input share a loss (simultaneous ∇-CLUE with λD > 0)."""
+        return self.mode == "simultaneous" and self.k > 1 and self.diversity_weight > 0
+
+    def _check_stopping(self):
+        if self.settings.stopping is not None and self._coupled():
+            raise ValueError("settings: early stopping needs independent chains; simultaneous "
+                             "∇-CLUE's diversity term couples them (set stopping=None, or use "
+                             "mode='sequential')")
 
     # ------------------------------------------------------------------ model plumbing
     @staticmethod
@@ -437,43 +488,48 @@ class NablaCLUE:
                              f"outputs {mf.output_kind!r}")
         return mf
 
-    def _row_loss(self, z, ctx):
-        """L(z) = uncertainty + λx d_x + λy d_y per row ``[N]``."""
-        s = self.settings
-        decoded = tf.cast(keras_utils.call_inference(self.decoder, z), tf.float32)
-        outputs = self.model_function.call_model(decoded)
-        parts = measures.decompose(outputs, self.model_function.output_kind)
-        loss = sum(w * tf.cast(p, tf.float32)
-                   for w, p in zip(s.uncertainty_weights, parts) if w > 0)
-        if s.distance_weight > 0:
-            diff = tf.reshape(decoded - ctx["x"], [tf.shape(decoded)[0], -1])
-            dist = (tf.reduce_sum(tf.abs(diff), axis=1) if s.distance == "l1"
-                    else tf.sqrt(tf.reduce_sum(tf.square(diff), axis=1) + _EPS))
-            loss = loss + s.distance_weight * dist
-        if s.prediction_weight > 0:
-            log_p = measures.log_mean_probs(measures.sample_log_probs(
-                outputs, self.model_function.output_kind))
-            cross = -tf.reduce_sum(tf.cast(ctx["p0"], tf.float64) * log_p, axis=1)
-            loss = loss + s.prediction_weight * tf.cast(cross, tf.float32)
-        return loss
+    def _row_loss_fn(self):
+        """``L(z) = uncertainty + λx d_x + λy d_y`` per row ``[N]``, capturing the current
+        settings, decoder and classifier (a loss function is compiled once)."""
+        s, decoder, mf = self.settings, self.decoder, self.model_function
+        weights, kind = s.uncertainty_weights, mf.output_kind
+
+        def row_loss(z, ctx):
+            decoded = tf.cast(keras_utils.call_inference(decoder, z), tf.float32)
+            outputs = mf.call_model(decoded)
+            parts = measures.decompose(outputs, kind)
+            loss = sum(w * tf.cast(p, tf.float32) for w, p in zip(weights, parts) if w > 0)
+            if s.distance_weight > 0:
+                diff = tf.reshape(decoded - ctx["x"], [tf.shape(decoded)[0], -1])
+                dist = (tf.reduce_sum(tf.abs(diff), axis=1) if s.distance == "l1"
+                        else tf.sqrt(tf.reduce_sum(tf.square(diff), axis=1) + _EPS))
+                loss = loss + s.distance_weight * dist
+            if s.prediction_weight > 0:
+                log_p = measures.log_mean_probs(measures.sample_log_probs(outputs, kind))
+                cross = -tf.reduce_sum(tf.cast(ctx["p0"], tf.float64) * log_p, axis=1)
+                loss = loss + s.prediction_weight * tf.cast(cross, tf.float32)
+            return loss
+        return row_loss
 
     def _loss(self, kind, k):
-        """One loss function object per (kind, k), so each compiles once."""
-        key = (kind, k)
+        """One loss function per (kind, k) and configuration, so each compiles once; a change
+        of the explainer's settings, weights, decoder or classifier makes a new one."""
+        key = (kind, k, self.settings, self.diversity_weight, self.diversity,
+               id(self.decoder), id(self.model_function))
         if key in self._losses:
             return self._losses[key]
-        m_lambda, div = self.diversity_weight, self.diversity
+        row_loss, m_lambda, div = self._row_loss_fn(), self.diversity_weight, self.diversity
 
         def per_set(z):
             return tf.reshape(z, [-1, k, tf.shape(z)[1]])
 
         if kind == "independent":
             def loss(z, ctx):
-                return self._row_loss(z, ctx)
+                return row_loss(z, ctx)
         elif kind == "simultaneous":
             def loss(z, ctx):
                 d = set_diversity(per_set(z), div)
-                return self._row_loss(z, ctx) - m_lambda * tf.repeat(d, k)
+                return row_loss(z, ctx) - m_lambda * tf.repeat(d, k)
         elif kind == "diversity":
             def loss(z, ctx):
                 return -tf.repeat(set_diversity(per_set(z), div), k)
@@ -481,13 +537,15 @@ class NablaCLUE:
             def loss(z, ctx):
                 members = tf.concat([ctx["previous"], z[:, None, :]], axis=1)
                 mask = tf.concat([ctx["previous_mask"], tf.ones_like(z[:, :1])], axis=1)
-                return self._row_loss(z, ctx) - m_lambda * set_diversity(members, div, mask)
+                return row_loss(z, ctx) - m_lambda * set_diversity(members, div, mask)
         else:                                                     # penalty
             def loss(z, ctx):
                 gap = tf.sqrt(tf.reduce_sum(tf.square(z[:, None, :] - ctx["previous"]), -1)
                               + _EPS)
                 repulsion = tf.reduce_sum(ctx["previous_mask"] / gap, axis=1)
-                return self._row_loss(z, ctx) + m_lambda * repulsion
+                return row_loss(z, ctx) + m_lambda * repulsion
+        # losses of an earlier configuration are dropped (their compiled loops go with them)
+        self._losses = {old: fn for old, fn in self._losses.items() if old[2:] == key[2:]}
         self._losses[key] = loss
         return loss
 
@@ -554,6 +612,17 @@ class NablaCLUE:
         if start.shape != (b, k, m):
             raise ValueError(f"scheme: returned starts of shape {start.shape}, expected "
                              f"{(b, k, m)}")
+        if not np.all(np.isfinite(start)):
+            raise ValueError("scheme: returned NaN or inf start points")
+        self._check_stopping()
+        if k > 1 and (self._coupled() or self.diversity_steps > 0):
+            spread = np.abs(start - start[:, :1]).max(axis=(1, 2))
+            if np.any(spread == 0):
+                raise ValueError(
+                    "radius: the k chains of an input start at one point (r = 0 or the "
+                    "'centre' scheme), where the diversity term has no gradient, so "
+                    "diversity_weight / diversity_steps would do nothing; give radius > 0 or "
+                    "a random scheme")
         original = self._scores(x)
         p0 = original[4]
         rows = lambda a: np.repeat(a, k, axis=0)   # noqa: E731 (input-major rows)

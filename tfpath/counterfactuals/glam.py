@@ -11,7 +11,8 @@ For each requested pair (uncertain group i → certain group j), GLAM-CLUE learn
 where Z_unc are the encoder's means of the uncertain members of group i, X_cert the certain
 members of group j (training points, or the CLUEs of the uncertain points) and ψ the decoder.
 The counterfactual explanation (CE) of a new uncertain input x of group i is then
-ψ(encode(x) + θ_{i→j}): one encoder call and one decoder call, with no search per input.
+ψ(encode(x) + θ_{i→j}): one compiled encoder-and-decoder pass (per 256 inputs), no search
+per input.
 
 The set minimum is a 1-nearest-neighbour match computed in TensorFlow: the neighbour is chosen
 with ``‖a‖² + ‖b‖² − 2 a·b`` over chunks of ``chunk_size`` rows of X_cert (memory
@@ -394,8 +395,8 @@ class GLAMCLUE:
 
     Ley, Bhatt and Weller, AAAI 2022, § GLAM-CLUE, Eq. 2, Algorithm 2: ``fit`` learns θ_{i→j}
     for every requested pair from the DBM start with full-batch Adam; ``explain`` maps a batch
-    of uncertain inputs with one encoder call and one decoder call. Nothing is written into the
-    encoder, the decoder or the caller's arrays.
+    of uncertain inputs with one compiled encoder-and-decoder pass per 256 inputs. Nothing is
+    written into the encoder, the decoder or the caller's arrays.
 
     Args:
       encoder: a Keras model or callable ``x -> mean`` or ``x -> (mean, log_variance, ...)``, or
@@ -584,7 +585,8 @@ class GLAMCLUE:
 
     # ------------------------------------------------------------------ explain
     def explain(self, x, groups, target_groups=None) -> GLAMResult:
-        """The CEs ψ(encode(x) + θ_{g→t}) of a batch (one encoder and one decoder call).
+        """The CEs ψ(encode(x) + θ_{g→t}) of a batch (one compiled encoder-and-decoder pass per
+        256 inputs).
 
         Args:
           x: uncertain inputs ``[B, ...]`` (float).

@@ -7,7 +7,8 @@ Every scheme is a frozen dataclass with one method,
 ``starts(z0 [B, m], radius, k, rng, probe) -> [B, k, m]`` (:class:`StartScheme`): ``radius``
 is r (the paper always takes r = δ), ``rng`` a :class:`numpy.random.Generator` owned by the
 caller, and ``probe(z) -> p̄ [n, K]`` the classifier's posterior predictive at ψ(z) as a
-TensorFlow function (only S5 uses it). Every start lies within ‖z − z0‖₂ ≤ r.
+TensorFlow function (only S5 uses it). Every start lies within ‖z − z0‖₂ ≤ r except the
+Gaussian restarts' (the search's projection then brings them into the ball).
 
 How the paper's gaps are resolved (each also on its class):
 

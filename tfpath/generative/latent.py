@@ -21,6 +21,7 @@ and the CLUE family (Antorán et al., ICLR 2021; Ley, Bhatt and Weller, AAAI 202
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Callable, Mapping, Optional
 
@@ -201,7 +202,9 @@ def minimize_latent(loss_fn: LossFunction, z_init, *, context: Optional[Mapping]
 
     The loop is compiled once per ``loss_fn`` object and settings (the context arrays are
     arguments, the number of rows is free): calling again with the same ``loss_fn`` — e.g. a
-    method kept by a counterfactual explainer — reuses the trace.
+    function kept by a counterfactual explainer — reuses the trace. Python values the loss
+    captures are therefore frozen at its first trace: when they change, pass a new function
+    object. The cache lives as long as ``loss_fn``.
 
     Args:
       loss_fn: ``loss_fn(z [N, m] float32 tensor, context) -> [N]``, traceable by
@@ -244,10 +247,21 @@ def minimize_latent(loss_fn: LossFunction, z_init, *, context: Optional[Mapping]
     key = _LoopKey(optimizer, stopping, max_steps, projection,
                    tuple((k, str(v.dtype), v.shape[1:]) for k, v in sorted(ctx.items())),
                    int(z0.shape[1]))
+    try:
+        hash(key)
+    except TypeError:
+        raise TypeError("projection: must be hashable (a function, or a frozen dataclass such "
+                        f"as Ball); received {type(projection).__name__}") from None
     run = memo.memoized(loss_fn, "minimize_latent", key,
                         lambda: _compile_loop(loss_fn, key))
-    z, loss, steps, done, initial = run(tf.constant(z0),
-                                        {k: tf.constant(v) for k, v in ctx.items()})
+    try:
+        z, loss, steps, done, initial = run(tf.constant(z0),
+                                            {k: tf.constant(v) for k, v in ctx.items()})
+    except (ValueError, tf.errors.InvalidArgumentError) as e:
+        if "enters the loop with shape" in str(e) or "one loss per latent row" in str(e):
+            raise ValueError(f"loss_fn: must return one loss per latent row, shape ({n},) "
+                             f"({e})") from None
+        raise
     loss = loss.numpy().astype(np.float64)
     if not np.all(np.isfinite(loss)):
         bad = np.flatnonzero(~np.isfinite(loss))[:10].tolist()
@@ -261,11 +275,17 @@ def _compile_loop(loss_fn, key: _LoopKey):
     """The compiled loop of :func:`minimize_latent` for one loss function and settings."""
     optimizer, stopping, projection, max_steps = (key.optimizer, key.stopping, key.projection,
                                                   key.max_steps)
+    # the loop refers to the loss weakly: the cache entry (keyed weakly by the loss) must not
+    # keep its own key, and what the loss captures (models, explainers), alive
+    loss_ref = weakref.ref(loss_fn)
 
     def value_and_grad(z, ctx):
+        fn = loss_ref()
+        if fn is None:                                 # pragma: no cover - traced while alive
+            raise RuntimeError("loss_fn: was garbage-collected before its loop was traced")
         with tf.GradientTape() as tape:
             tape.watch(z)
-            loss = tf.cast(loss_fn(z, ctx), tf.float32)
+            loss = tf.cast(fn(z, ctx), tf.float32)
         if loss.shape.rank != 1:
             raise ValueError(f"loss_fn: must return one loss per latent row, shape (N,); it "
                              f"returned shape {tuple(loss.shape)}")
