@@ -1,4 +1,12 @@
-"""tfpath.viz: PAIR-compatible normalisation, overlays, PNG sizes and argument errors."""
+"""tfpath.viz: PAIR-compatible normalisation, overlays, PNG sizes, figures that leave matplotlib's
+global state alone, and argument errors."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -62,13 +70,135 @@ def test_save_heatmap_sizes(tmp_path, mask):
     assert Image.open(p).size == (20, 30) and Image.open(p).mode == "RGB"
 
 
-def test_save_gallery(tmp_path, mask):
+def test_heatmap_image_is_what_save_heatmap_writes(tmp_path, mask):
+    image = np.random.default_rng(2).integers(0, 256, (30, 20, 3)).astype(np.uint8)
+    for kwargs in ({}, {"image": image}, {"signed": True, "size": (24, 16)}):
+        rgb = viz.heatmap_image(mask, **kwargs)
+        assert rgb.dtype == np.float32 and 0 <= rgb.min() and rgb.max() <= 1
+        png = np.asarray(Image.open(viz.save_heatmap(mask, tmp_path / "h.png", **kwargs)))
+        assert png.shape == rgb.shape
+        np.testing.assert_array_equal(png, (rgb * 255 + 0.5).astype(np.uint8))
+
+
+def _gallery_inputs(mask):
     images = np.random.default_rng(1).uniform(size=(2, 12, 10, 3)).astype(np.float32)
     cols = {"IG": np.stack([mask, -mask]), "IDGI": np.stack([mask, mask])}
-    p = viz.save_gallery(images, cols, tmp_path / "g.png", row_labels=["a", "b"],
-                         notes={"IG": ["δ=0.1", "δ=0.2"]}, title="t")
+    return images, cols
+
+
+def test_save_gallery(tmp_path, mask):
+    images, cols = _gallery_inputs(mask)
+    kwargs = dict(row_labels=["a", "b"], notes={"IG": ["δ=0.1", "δ=0.2"]}, title="t")
+    p = viz.save_gallery(images, cols, tmp_path / "g.png", **kwargs)
     w, h = Image.open(p).size
     assert w > h > 100
+    # The PNG is the figure of viz.gallery saved at dpi=110 with a tight bounding box, as before:
+    # the same pixels, and inside the full figure of cell_size * (1 + 2) by
+    # cell_size * (2 + 0.15) + 0.9 inches at 110 dpi.
+    fig = viz.gallery(images, cols, **kwargs)
+    fig.savefig(tmp_path / "f.png", dpi=110, bbox_inches="tight")
+    np.testing.assert_array_equal(np.asarray(Image.open(p)),
+                                  np.asarray(Image.open(tmp_path / "f.png")))
+    assert w <= int(1.9 * 3 * 110) and h <= int((1.9 * 2.15 + 0.9) * 110)
+    p = viz.save_gallery(images, cols, tmp_path / "g2.png", cell_size=1.0, dpi=80)
+    w2, h2 = Image.open(p).size
+    assert 100 < w2 <= 3 * 80 and 100 < h2 <= int((2.15 + 0.9) * 80)
+
+
+def test_gallery_returns_a_figure_and_figure_to_array_renders_it(mask):
+    from matplotlib.figure import Figure
+    images, cols = _gallery_inputs(mask)
+    fig = viz.gallery(images, cols, cell_size=2.0, dpi=50)
+    assert isinstance(fig, Figure) and fig.dpi == 50
+    np.testing.assert_allclose(fig.get_size_inches(), [2.0 * 3, 2.0 * 2.15 + 0.9])
+    rgba = viz.figure_to_array(fig)
+    assert rgba.dtype == np.uint8 and rgba.shape == (260, 300, 4)
+    assert rgba[..., 3].min() == 255 and len(np.unique(rgba[..., :3].reshape(-1, 3), 0)) > 50
+    # A figure with a plain canvas is drawn on a temporary Agg canvas and keeps its own.
+    plain = Figure(figsize=(1.0, 0.5), dpi=40)
+    canvas = plain.canvas
+    assert viz.figure_to_array(plain).shape == (20, 40, 4) and plain.canvas is canvas
+
+
+# Run in a fresh interpreter that has selected the notebook (inline) backend and opened a figure
+# of its own, as a notebook user would have, before calling tfpath.
+_NOTEBOOK_SESSION = textwrap.dedent("""
+    import json, sys
+    import matplotlib
+    matplotlib.use("module://matplotlib_inline.backend_inline")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    user_figure = plt.figure()
+    def state():
+        return {"backend": matplotlib.get_backend(), "fignums": plt.get_fignums(),
+                "rc": {k: repr(v) for k, v in matplotlib.rcParams.items()}}
+    before = state()
+
+    from tfpath import viz
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(2, 12, 10, 3)).astype(np.float32)
+    mask = rng.normal(size=(2, 12, 10, 3)).astype(np.float32)
+    path = viz.save_gallery(images, {"IG": mask}, sys.argv[1], row_labels=["a", "b"], title="t")
+    after_save = state()
+    fig = viz.gallery(images, {"IG": mask, "-IG": -mask}, signed=True, cell_size=2.0, dpi=50)
+    fig.canvas.draw()
+    rgba = np.asarray(fig.canvas.buffer_rgba())
+    heat = viz.heatmap_image(mask[0], image=images[0])
+    after = state()
+    print(json.dumps({
+        "before": before, "after_save": after_save, "after": after,
+        "user_figure_open": plt.fignum_exists(user_figure.number),
+        "figure_type": type(fig).__module__ + "." + type(fig).__name__,
+        "rgba_shape": list(rgba.shape), "rgba_dtype": str(rgba.dtype),
+        "rgba_colours": int(len(np.unique(rgba[..., :3].reshape(-1, 3), axis=0))),
+        "heat_shape": list(heat.shape),
+    }))
+""")
+
+
+@pytest.fixture(scope="module")
+def notebook_session(tmp_path_factory):
+    """The JSON report of ``_NOTEBOOK_SESSION`` (one subprocess for the tests below)."""
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ)
+    env.pop("MPLBACKEND", None)
+    env["PYTHONPATH"] = os.pathsep.join([str(repo)] + ([env["PYTHONPATH"]]
+                                                        if env.get("PYTHONPATH") else []))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    png = tmp_path_factory.mktemp("notebook") / "gallery.png"
+    done = subprocess.run([sys.executable, "-c", _NOTEBOOK_SESSION, str(png)], env=env,
+                          cwd=repo, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report["png"] = png
+    return report
+
+
+def test_viz_keeps_the_notebook_backend(notebook_session):
+    inline = "module://matplotlib_inline.backend_inline"
+    assert notebook_session["before"]["backend"] == inline
+    assert notebook_session["after_save"]["backend"] == inline       # was "agg" (forced)
+    assert notebook_session["after"]["backend"] == inline
+    rc = notebook_session["before"]["rc"]
+    for stage in ("after_save", "after"):
+        changed = {k for k in rc if notebook_session[stage]["rc"].get(k) != rc[k]}
+        assert not changed, f"rcParams changed by tfpath.viz: {sorted(changed)}"
+
+
+def test_viz_leaves_pyplot_figures_alone_and_returns_a_renderable_figure(notebook_session):
+    # the user's figure is still open and tfpath registered none of its own
+    assert notebook_session["before"]["fignums"] == [1]
+    assert notebook_session["after_save"]["fignums"] == [1]
+    assert notebook_session["after"]["fignums"] == [1]
+    assert notebook_session["user_figure_open"]
+    assert notebook_session["figure_type"] == "matplotlib.figure.Figure"
+    # 2.0 * 3 columns by 2.0 * (2 + 0.15) + 0.9 inches at 50 dpi
+    assert notebook_session["rgba_shape"] == [260, 300, 4]
+    assert notebook_session["rgba_dtype"] == "uint8" and notebook_session["rgba_colours"] > 50
+    assert notebook_session["heat_shape"] == [12, 10, 3]
+    w, h = Image.open(notebook_session["png"]).size
+    assert w > 100 and h > 100 and w <= int(1.9 * 2 * 110)
 
 
 @pytest.mark.parametrize("call, argument", [
@@ -84,6 +214,10 @@ def test_save_gallery(tmp_path, mask):
     (lambda m: viz.save_gallery(np.zeros((2, 4, 4)), {"IG": np.zeros((3, 4, 4))}, "x.png"),
      "columns['IG']"),
     (lambda m: viz.save_gallery(np.zeros((2, 4, 4)), {}, "x.png"), "columns"),
+    (lambda m: viz.gallery(np.zeros((2, 4, 4)), {"IG": np.zeros((3, 4, 4))}), "columns['IG']"),
+    (lambda m: viz.gallery(np.zeros((2, 4, 4)), {"IG": np.zeros((2, 4, 4))}, row_labels=["a"]),
+     "row_labels"),
+    (lambda m: viz.figure_to_array(np.zeros((4, 4, 4))), "fig"),
 ])
 def test_errors_name_the_argument(mask, call, argument):
     with pytest.raises((ValueError, TypeError), match=argument.replace("[", r"\[")):

@@ -1,4 +1,4 @@
-"""Visualisation of attribution masks: heatmaps, overlays and galleries saved as PNG.
+"""Visualisation of attribution masks: heatmaps, overlays and galleries as arrays, figures or PNG.
 
 A mask has its input's shape (``[H, W, C]``, or ``[H, W]``); to show it as an image the channels
 are reduced to one value per pixel and the values are clipped at a percentile, as PAIR's
@@ -15,32 +15,34 @@ are reduced to one value per pixel and the values are clipped at a percentile, a
   of the attribution.
 * A constant mask (e.g. all zeros) gives zeros instead of PAIR's NaN from ``0 / 0``.
 
-Figures use matplotlib's Agg backend (no display needed); single heatmaps are written pixel-exact
-with Pillow so that a heatmap PNG has exactly the size asked for.
+Arrays and figures, no global state: :func:`heatmap`, :func:`colorize`, :func:`overlay` and
+:func:`heatmap_image` return NumPy arrays, and :func:`gallery` returns a
+:class:`matplotlib.figure.Figure` (shown inline by a notebook when displayed or returned as a
+cell's value; :func:`figure_to_array` renders it to an RGBA array). tfpath never changes
+matplotlib's backend or ``rcParams`` and never uses pyplot: figures are built with the
+object-oriented API (``matplotlib.figure.Figure``, rendered by ``FigureCanvasAgg``), so they need no
+display and are not registered in pyplot's figure list (``plt.get_fignums()`` is unchanged; a
+gallery figure is freed as soon as it is no longer referenced). The ``save_*`` functions write
+files: single heatmaps pixel-exact with Pillow (so a heatmap PNG has exactly the size asked
+for), galleries with :meth:`~matplotlib.figure.Figure.savefig`.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
 import numpy as np
 
 from tfpath.core import reductions, validation
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: the channel reductions, shared with the metrics (one implementation:
 #: :func:`tfpath.core.reductions.reduce_channels`)
 CHANNEL_REDUCTIONS = reductions.REDUCTIONS
 GRAY_CMAP = "inferno"
 DIVERGING_CMAP = "RdBu_r"
-
-
-def _pyplot():
-    """matplotlib.pyplot on the Agg backend (no display), imported lazily."""
-    import matplotlib
-    if matplotlib.get_backend().lower() != "agg":
-        matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def _check_percentile(percentile):
@@ -240,10 +242,46 @@ def _to_uint8(rgb):
     return (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
+def heatmap_image(mask, image=None, signed: bool = False, percentile: float = 99,
+                  size: Optional[Sequence[int]] = None, alpha: float = 0.6,
+                  cmap: Optional[str] = None, resample: str = "bilinear") -> np.ndarray:
+    """A mask as a colour heatmap, optionally over ``image`` (the pixels of :func:`save_heatmap`).
+
+    Args:
+      mask: ``[H, W, C]`` or ``[H, W]`` attribution.
+      image: optional image to overlay the heatmap on (see :func:`overlay`); any size (the
+        heatmap is resized to it unless ``size`` is given).
+      signed: diverging (signed) map instead of magnitudes (see :func:`heatmap`).
+      percentile: saturation percentile (see :func:`heatmap`).
+      size: ``(height, width)`` of the result; default: the image's size, else the mask's.
+      alpha: overlay opacity (with ``image``).
+      cmap: colormap (see :func:`colorize`).
+      resample: ``"bilinear"`` or ``"nearest"`` when resizing.
+
+    Returns:
+      float32 RGB ``[height, width, 3]`` in [0, 1] (:func:`save_heatmap` writes it as 8-bit RGB).
+
+    Raises:
+      ValueError / TypeError: bad mask, image, size or options (messages name the argument).
+    """
+    heat = heatmap(mask, signed=signed, percentile=percentile)
+    if size is None:
+        size = np.asarray(image).shape[:2] if image is not None else heat.shape
+    heat = resize(heat, size, resample)
+    if image is not None:
+        img = _as_image(image)
+        if img.shape[:2] != tuple(size):
+            img = resize(img, size, resample)
+        return overlay(img, heat, alpha=alpha, cmap=cmap)
+    return colorize(heat, cmap, signed=signed)
+
+
 def save_heatmap(mask, path, image=None, signed: bool = False, percentile: float = 99,
                  size: Optional[Sequence[int]] = None, alpha: float = 0.6,
                  cmap: Optional[str] = None, resample: str = "bilinear") -> Path:
     """Writes a mask as a colour heatmap PNG of an exact pixel size (no axes, no margins).
+
+    The pixels are those of :func:`heatmap_image`, written with Pillow (no matplotlib figure).
 
     Args:
       mask: ``[H, W, C]`` or ``[H, W]`` attribution.
@@ -264,53 +302,51 @@ def save_heatmap(mask, path, image=None, signed: bool = False, percentile: float
       ValueError / TypeError: bad mask, image, size or options (messages name the argument).
     """
     from PIL import Image
-    heat = heatmap(mask, signed=signed, percentile=percentile)
-    if size is None:
-        size = np.asarray(image).shape[:2] if image is not None else heat.shape
-    heat = resize(heat, size, resample)
-    if image is not None:
-        img = _as_image(image)
-        if img.shape[:2] != tuple(size):
-            img = resize(img, size, resample)
-        rgb = overlay(img, heat, alpha=alpha, cmap=cmap)
-    else:
-        rgb = colorize(heat, cmap, signed=signed)
+    rgb = heatmap_image(mask, image=image, signed=signed, percentile=percentile, size=size,
+                        alpha=alpha, cmap=cmap, resample=resample)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(_to_uint8(rgb)).save(path)
     return path
 
 
-def save_gallery(images, columns: Mapping[str, np.ndarray], path, row_labels=None,
-                 notes: Optional[Mapping[str, Sequence[str]]] = None, signed: bool = False,
-                 percentile: float = 99, title: Optional[str] = None, cell_size: float = 1.9,
-                 dpi: int = 110) -> Path:
-    """Writes a grid of heatmaps (rows: inputs; columns: the input, then one per method) as PNG.
+def gallery(images, columns: Mapping[str, np.ndarray], row_labels=None,
+            notes: Optional[Mapping[str, Sequence[str]]] = None, signed: bool = False,
+            percentile: float = 99, title: Optional[str] = None, cell_size: float = 1.9,
+            dpi: int = 110) -> "Figure":
+    """A grid of heatmaps (rows: inputs; columns: the input, then one per method) as a Figure.
 
     Every heatmap cell is normalised on its own (as PAIR's visualisations are) and each column
     has a colorbar under it showing the scale (``0`` to ``1`` of the ``percentile`` clip, or
     ``-1`` to ``1`` if ``signed``).
 
+    The figure is built with matplotlib's object-oriented API and drawn by its own
+    ``FigureCanvasAgg``: the backend, ``rcParams`` and pyplot's figure list are left untouched.
+    In a notebook, ``display(fig)`` (or returning ``fig`` as a cell's value) shows it inline;
+    ``fig.savefig(path)`` writes it and :func:`figure_to_array` renders it to pixels.
+
     Args:
       images: ``[B, H, W, C]`` (or ``[B, H, W]``) inputs, shown in the first column.
       columns: ordered mapping ``title -> masks [B, ...]`` (one column per method).
-      path: output PNG path; parent directories are created.
       row_labels: optional ``B`` strings shown left of each row (e.g. "label 3 / pred 3").
       notes: optional mapping ``title -> B strings`` printed under each cell (e.g. "δ=0.01").
       signed: diverging maps (red positive, blue negative) instead of magnitudes.
       percentile: saturation percentile (see :func:`heatmap`).
       title: figure title.
-      cell_size: inches per cell.
-      dpi: resolution.
+      cell_size: inches per cell; the figure is ``cell_size * (1 + len(columns))`` inches wide
+        and ``cell_size * (B + 0.15) + 0.9`` inches high.
+      dpi: the figure's resolution (dots per inch).
 
     Returns:
-      The written path.
+      A :class:`matplotlib.figure.Figure` with a ``FigureCanvasAgg`` canvas, not registered with
+      pyplot (no ``plt.close`` needed).
 
     Raises:
       ValueError: no columns; masks whose batch size differs from ``images``; labels or notes of
         the wrong length; bad images or masks.
     """
-    plt = _pyplot()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     imgs = np.asarray(images)
     if imgs.ndim not in (3, 4) or imgs.shape[0] == 0:
         raise ValueError(f"images: expected a non-empty batch [B, H, W(, C)], received shape "
@@ -331,7 +367,8 @@ def save_gallery(images, columns: Mapping[str, np.ndarray], path, row_labels=Non
         if len(n) != b:
             raise ValueError(f"notes[{name!r}]: expected {b} strings, received {len(n)}")
     ncols = 1 + len(columns)
-    fig = plt.figure(figsize=(cell_size * ncols, cell_size * (b + 0.15) + 0.9))
+    fig = Figure(figsize=(cell_size * ncols, cell_size * (b + 0.15) + 0.9), dpi=dpi)
+    FigureCanvasAgg(fig)
     grid = fig.add_gridspec(b + 1, ncols, height_ratios=[1.0] * b + [0.07], hspace=0.35,
                             wspace=0.18)
     axes = np.empty((b, ncols), dtype=object)
@@ -367,13 +404,73 @@ def save_gallery(images, columns: Mapping[str, np.ndarray], path, row_labels=Non
         cbar.set_ticks([vmin, 0.5 * (vmin + 1.0), 1.0])
     if title:
         fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def figure_to_array(fig: "Figure") -> np.ndarray:
+    """Renders a matplotlib figure to pixels with the Agg renderer (no backend switch, no pyplot).
+
+    Args:
+      fig: a :class:`matplotlib.figure.Figure`, e.g. from :func:`gallery`. A figure whose canvas
+        is not a ``FigureCanvasAgg`` is drawn on a temporary one and keeps its own canvas.
+
+    Returns:
+      uint8 RGBA ``[height, width, 4]``: the whole figure (no tight crop) at its dpi, i.e. its
+      size in inches times ``fig.dpi``, truncated to whole pixels as Agg does.
+
+    Raises:
+      TypeError: ``fig`` is not a matplotlib figure.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    if not isinstance(fig, Figure):
+        raise TypeError(f"fig: expected a matplotlib.figure.Figure, received "
+                        f"{type(fig).__name__}")
+    original = fig.canvas
+    canvas = original if isinstance(original, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    try:
+        canvas.draw()
+        return np.array(canvas.buffer_rgba(), dtype=np.uint8)
+    finally:
+        if canvas is not original:
+            fig.set_canvas(original)
+
+
+def save_gallery(images, columns: Mapping[str, np.ndarray], path, row_labels=None,
+                 notes: Optional[Mapping[str, Sequence[str]]] = None, signed: bool = False,
+                 percentile: float = 99, title: Optional[str] = None, cell_size: float = 1.9,
+                 dpi: int = 110) -> Path:
+    """Writes a grid of heatmaps (rows: inputs; columns: the input, then one per method) as PNG.
+
+    Draws :func:`gallery` and saves it at ``dpi`` with a tight bounding box (margins cropped);
+    the figure is not kept and no global matplotlib state is changed.
+
+    Args:
+      images: ``[B, H, W, C]`` (or ``[B, H, W]``) inputs, shown in the first column.
+      columns: ordered mapping ``title -> masks [B, ...]`` (one column per method).
+      path: output PNG path; parent directories are created.
+      row_labels: optional ``B`` strings shown left of each row (e.g. "label 3 / pred 3").
+      notes: optional mapping ``title -> B strings`` printed under each cell (e.g. "δ=0.01").
+      signed: diverging maps (red positive, blue negative) instead of magnitudes.
+      percentile: saturation percentile (see :func:`heatmap`).
+      title: figure title.
+      cell_size: inches per cell.
+      dpi: resolution.
+
+    Returns:
+      The written path.
+
+    Raises:
+      ValueError: no columns; masks whose batch size differs from ``images``; labels or notes of
+        the wrong length; bad images or masks (see :func:`gallery`).
+    """
+    fig = gallery(images, columns, row_labels=row_labels, notes=notes, signed=signed,
+                  percentile=percentile, title=title, cell_size=cell_size, dpi=dpi)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
     return path
 
 
-__all__ = ["reduce_channels", "heatmap", "colorize", "overlay", "resize", "save_heatmap",
-           "save_gallery", "CHANNEL_REDUCTIONS"]
-
+__all__ = ["reduce_channels", "heatmap", "colorize", "overlay", "resize", "heatmap_image",
+           "save_heatmap", "gallery", "figure_to_array", "save_gallery", "CHANNEL_REDUCTIONS"]
