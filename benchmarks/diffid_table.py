@@ -1,4 +1,5 @@
-"""Paper 002's Table 1 offline: insertion, deletion and DiffID of Random, Gradient, IG, EG, AGI
+"""Table 1 of Yang et al. ("Local Path Integration for Attribution", AAAI 2023) offline:
+insertion, deletion and DiffID of Random, Gradient, IG, EG, AGI
 and LPI (each ± IDGI) on a CNN trained on the bundled MNIST subset, with LPI's n and m
 ablations.
 

@@ -1,4 +1,5 @@
-"""Paper 003's ground-truth tables offline: IG² against Gradient, IG, Guided IG, Expected
+"""The ground-truth tables of IG² (Zhuo and Ge, IEEE TPAMI 2024) offline: IG² against
+Gradient, IG, Guided IG, Expected
 Gradients and LPI (each ± IDGI where it applies) on three tasks built without any download.
 
 Zhuo and Ge, "IG²: Integrated Gradient on Iterative Gradient Path for Feature Attribution",

@@ -1,4 +1,5 @@
-"""Paper 000's Table 1 offline: EIC and URC of uncertainty attributions on the MNIST subset.
+"""Table 1 of Perez et al. (UAI 2022) offline: EIC and URC of uncertainty attributions on
+the MNIST subset.
 
 Perez, Skalski, Barns-Graham, Wong and Sutton, "Attribution of Predictive Uncertainties in
 Classification Models", UAI 2022, Table 1 (MNIST columns), with the settings of the authors'

@@ -1,4 +1,4 @@
-"""Paper 002 (Yang et al., "Local Path Integration for Attribution", AAAI 2023): Example 1,
+"""LPI (Yang et al., "Local Path Integration for Attribution", AAAI 2023): Example 1,
 Expected Gradients, the local distributions, LPI and AGI, on closed forms and properties."""
 import numpy as np
 import pytest
