@@ -196,7 +196,7 @@ def _attributor(name, spec):
 
 def evaluate(model_function, images, class_idx, methods, metrics=("insertion", "deletion"), *,
              metric_kwargs: Optional[dict] = None, masks=None, batch_size=16,
-             progress=True, csv_path=None) -> EvaluationTable:
+             progress=None, csv_path=None) -> EvaluationTable:
     """Computes every metric for every method's attributions.
 
     Args:
@@ -213,7 +213,7 @@ def evaluate(model_function, images, class_idx, methods, metrics=("insertion", "
       metric_kwargs: dict metric name → keyword arguments (for named metrics).
       masks: ground-truth masks ``[n, H, W]`` for the mask metrics.
       batch_size: inputs per ``GetMaskBatch`` call.
-      progress: print a progress line on stderr.
+      progress: a progress bar on stderr: None (default) on a terminal only, True, False.
       csv_path: also save the table as CSV there.
 
     Returns:

@@ -132,7 +132,7 @@ class LocalDistribution:
     # ------------------------------------------------------------------ offline stage
     @classmethod
     def fit(cls, model, x_train, n_neighbourhoods, n_references=20, seed=0, batch_size=256,
-            n_init=3, max_iter=600, progress=False) -> "LocalDistribution":
+            n_init=3, max_iter=600, progress=None) -> "LocalDistribution":
         """Fits the neighbourhoods, references and densities (the paper's offline stage).
 
         Args:
@@ -146,7 +146,7 @@ class LocalDistribution:
             for a given seed.
           batch_size: inputs per model call when computing logits.
           n_init, max_iter: scikit-learn K-means settings (the authors': 3 and 600).
-          progress: print a progress line on stderr.
+          progress: a progress bar on stderr: None (default) on a terminal only, True, False.
 
         Returns:
           A :class:`LocalDistribution`.

@@ -1,29 +1,67 @@
-"""A one-line progress display for long loops (the evaluation runner)."""
+"""Progress bars for long work: a tqdm bar on stderr, off by itself when stderr is not a
+terminal (logs, CI, captured output) or when the caller passes ``progress=False``.
+
+Every long loop of tfpath (method calls over input batches, the evaluation runner, the metrics,
+VAE and GLAM-CLUE training, LPI's offline stage, the CLI) takes ``progress=None | True |
+False``: None (the default) shows a bar only on a terminal, True always, False never.
+"""
 from __future__ import annotations
 
 import sys
+from typing import Optional
+
+
+def wanted(progress: Optional[bool], stream=None) -> bool:
+    """Whether to show a bar: ``progress`` if given, else whether ``stream`` (default stderr)
+    is a terminal.
+
+    Args:
+      progress: None (auto), True or False.
+      stream: the stream the bar would be written to.
+
+    Returns:
+      bool.
+
+    Raises:
+      TypeError naming ``progress``: not None or a bool.
+    """
+    if progress is None:
+        stream = stream or sys.stderr
+        isatty = getattr(stream, "isatty", None)
+        return bool(isatty and isatty())
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress: expected None (a bar on a terminal), True or False, "
+                        f"received {progress!r}")
+    return progress
 
 
 class Progress:
-    """A one-line progress display on stderr (``\\r``-updated), silent when disabled.
+    """A progress bar (tqdm) over ``total`` steps, silent when disabled.
 
     Args:
-      total: the number of steps (at least 1 is shown).
-      label: text in front of the counter.
-      enabled: False makes every call a no-op.
+      total: the number of steps (at least 1).
+      label: text in front of the bar.
+      enabled: None (a bar only when ``stream`` is a terminal), True or False.
       stream: where to write; default ``sys.stderr``.
+      unit: the unit of a step (shown with the rate, e.g. "image" gives image/s).
 
     Raises:
-      TypeError / ValueError: ``total`` is not convertible to an int.
+      TypeError / ValueError: ``total`` is not convertible to an int; a bad ``enabled``.
     """
 
-    def __init__(self, total, label="", enabled=True, stream=None):
-        self.total, self.label, self.enabled = max(int(total), 1), label, enabled
+    def __init__(self, total, label="", enabled=None, stream=None, unit="it"):
+        self.total, self.label = max(int(total), 1), label
         self.stream = stream or sys.stderr
+        self.enabled = wanted(enabled, self.stream)
         self.done = 0
+        self._bar = None
+        if self.enabled:
+            from tqdm.auto import tqdm
+            self._bar = tqdm(total=self.total, desc=label, file=self.stream, unit=unit,
+                             leave=True, dynamic_ncols=True)
 
     def update(self, step=1, note=""):
-        """Advances by ``step`` and redraws the line with ``note``.
+        """Advances by ``step`` and shows ``note`` after the bar.
 
         Args:
           step: steps done since the last update.
@@ -31,25 +69,26 @@ class Progress:
 
         Returns:
           None.
-
-        Raises:
-          Nothing of its own (errors of ``stream.write`` propagate).
         """
         self.done += step
-        if self.enabled:
-            pct = 100.0 * self.done / self.total
-            self.stream.write(f"\r{self.label} {self.done}/{self.total} ({pct:5.1f}%) {note:<40}")
-            self.stream.flush()
+        if self._bar is not None:
+            if note:
+                self._bar.set_postfix_str(note, refresh=False)
+            self._bar.update(step)
 
     def close(self):
-        """Ends the line (writes a newline if enabled).
+        """Ends the bar.
 
         Returns:
           None.
-
-        Raises:
-          Nothing of its own (errors of ``stream.write`` propagate).
         """
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False

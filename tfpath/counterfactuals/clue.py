@@ -65,6 +65,7 @@ import tensorflow as tf
 
 from tfpath import baselines as baselines_lib
 from tfpath.core import keras_utils, validation
+from tfpath.core import progress as progress_lib
 from tfpath.core.model_function import ModelFunction
 from tfpath.counterfactuals import starts as starts_lib
 from tfpath.generative import fiducial as fiducial_lib
@@ -586,12 +587,14 @@ class NablaCLUE:
         return x, z0
 
     # ------------------------------------------------------------------ explain
-    def explain(self, x, z_original=None) -> CLUEResult:
+    def explain(self, x, z_original=None, progress=None) -> CLUEResult:
         """The k CEs of each input of a batch.
 
         Args:
           x: uncertain inputs ``[B, ...]`` (the classifier's and the decoder's shape).
           z_original: None (z0 = the encoder's mean) or latents ``[B, m]``.
+          progress: a bar over the k rounds of the sequential / penalty modes on stderr: None
+            (on a terminal only), True, False (the simultaneous search is one compiled loop).
 
         Returns:
           :class:`CLUEResult`.
@@ -643,10 +646,10 @@ class NablaCLUE:
                                      max_steps=s.steps, projection=projection)
             z, loss = result.z.reshape(b, k, m), result.loss.reshape(b, k)
         else:
-            z, loss = self._one_by_one(z.reshape(b, k, m), x, z0, p0, projection)
+            z, loss = self._one_by_one(z.reshape(b, k, m), x, z0, p0, projection, progress)
         return self._result(x, z0, z, loss, original, wall, cpu)
 
-    def _one_by_one(self, start, x, z0, p0, projection):
+    def _one_by_one(self, start, x, z0, p0, projection, progress):
         """Sequential ∇-CLUE: chain t minimises against the CEs 0..t-1 already found."""
         b, k, m = start.shape
         s = self.settings
@@ -655,7 +658,10 @@ class NablaCLUE:
         z_out, loss_out = np.zeros_like(start), np.zeros((b, k))
         loss_fn = self._loss(self.mode, k)
         radius = np.full(b, self.delta if math.isfinite(self.delta) else 0.0, np.float32)
+        bar = progress_lib.Progress(k, f"{type(self).__name__} ({self.mode})", enabled=progress,
+                                    unit="CE")
         for t in range(k):
+            bar.update(1 if t else 0)
             ctx = {"x": x, "p0": p0.astype(np.float32), "centre": z0, "radius": radius,
                    "previous": found, "previous_mask": mask}
             result = minimize_latent(loss_fn, start[:, t], context=ctx, optimizer=s.optimizer,
@@ -664,6 +670,8 @@ class NablaCLUE:
             z_out[:, t], loss_out[:, t] = result.z, result.loss
             if t < k - 1:
                 found[:, t], mask[:, t] = result.z, 1.0
+        bar.update(1)
+        bar.close()
         return z_out, loss_out
 
     def _result(self, x, z0, z, loss, original, wall, cpu) -> CLUEResult:

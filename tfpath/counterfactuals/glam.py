@@ -71,6 +71,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpath.core import compiled, keras_utils, validation
+from tfpath.core import progress as progress_lib
 from tfpath.generative import fiducial, search
 from tfpath.generative.latent import Adam
 
@@ -482,7 +483,7 @@ class GLAMCLUE:
 
     # ------------------------------------------------------------------ fit
     def fit(self, x_uncertain, groups_uncertain, x_certain, groups_certain,
-            pairs="within") -> "GLAMCLUE":
+            pairs="within", progress=None) -> "GLAMCLUE":
         """Learns θ_{i→j} for every requested pair (replacing any earlier fit).
 
         Args:
@@ -495,6 +496,7 @@ class GLAMCLUE:
           pairs: ``"within"`` (every uncertain group i → the certain members of i), or a list of
             ``(i, j)`` pairs (one pair alone is accepted too), where ``"*"`` stands for all
             groups pooled.
+          progress: a bar over the pairs on stderr: None (on a terminal only), True, False.
 
         Returns:
           ``self``.
@@ -562,6 +564,8 @@ class GLAMCLUE:
 
         optimise.get_concrete_function()                       # trace before the clocks run
         shifts, dbm, losses, initial_losses, seconds = {}, {}, {}, {}, {}
+        bar = progress_lib.Progress(len(requested), "GLAMCLUE.fit", enabled=progress,
+                                    unit="pair")
         for pair, (unc, cert) in zip(requested, masks):
             start = _difference_of_means(z_c[cert], z_u[unc])
             targets = flat_c[cert]
@@ -579,6 +583,8 @@ class GLAMCLUE:
                                  "returns non-finite values, or the learning rate is too large)")
             shifts[pair] = start.copy() if steps == 0 else shift.astype(np.float32)
             dbm[pair], losses[pair], initial_losses[pair] = start, final, initial
+            bar.update(1, f"{pair[0]!r}→{pair[1]!r} loss {final:.4g}")
+        bar.close()
         self._shifts, self._dbm, self._losses = shifts, dbm, losses
         self._initial_losses, self._seconds = initial_losses, seconds
         return self

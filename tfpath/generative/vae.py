@@ -36,6 +36,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfpath.core import progress as progress_lib
 from tfpath.core import seeding, validation
 
 _EPSILON = 1e-7  # probabilities are clipped to [_EPSILON, 1 - _EPSILON] in the cross-entropy
@@ -470,6 +471,25 @@ class _EpochLog(keras.callbacks.Callback):
         sys.stderr.flush()
 
 
+class _EpochBar(keras.callbacks.Callback):
+    """A progress bar over epochs with the last epoch's losses."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+        self.bar = None
+
+    def on_train_begin(self, logs=None):
+        self.bar = progress_lib.Progress(self.epochs, "train_vae", enabled=True, unit="epoch")
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        self.bar.update(1, " ".join(f"{k} {float(v):.3g}" for k, v in logs.items()))
+
+    def on_train_end(self, logs=None):
+        self.bar.close()
+
+
 def _check_images(vae, value, name):
     value = validation.check_array(value, name)
     if tuple(value.shape[1:]) != vae.image_shape:
@@ -483,7 +503,7 @@ def _check_images(vae, value, name):
 
 @seeding.seeded_by()
 def train_vae(vae, x, epochs=50, batch_size=64, learning_rate=1e-3, validation_data=None,
-              progress=True, seed=0):
+              progress=None, seed=0):
     """Compiles ``vae`` with Adam and fits it to ``x`` (the negative ELBO, shuffled batches).
 
     The authors' recipe (Perez et al., "Attribution of Predictive Uncertainties in
@@ -501,8 +521,9 @@ def train_vae(vae, x, epochs=50, batch_size=64, learning_rate=1e-3, validation_d
       batch_size: examples per step.
       learning_rate: Adam's learning rate.
       validation_data: None, or float inputs in [0, 1] like ``x``; adds ``val_…`` metrics.
-      progress: print ``epoch i/n loss … reconstruction … kl …`` to stderr after every epoch;
-        False is silent.
+      progress: None (default): a progress bar over the epochs on stderr when it is a
+        terminal, else silent; True: print ``epoch i/n loss … reconstruction … kl …`` to
+        stderr after every epoch (a log-friendly line each); False: silent.
       seed: the global seed set before training.
 
     Returns:
@@ -522,8 +543,12 @@ def train_vae(vae, x, epochs=50, batch_size=64, learning_rate=1e-3, validation_d
     epochs = validation.check_positive_int(epochs, "epochs")
     batch_size = validation.check_positive_int(batch_size, "batch_size")
     learning_rate = validation.check_positive(learning_rate, "learning_rate")
-    progress = validation.check_bool(progress, "progress")
+    if progress is not None:
+        progress = validation.check_bool(progress, "progress")
     vae.compile(optimizer=keras.optimizers.Adam(learning_rate))
-    callbacks = [_EpochLog(epochs)] if progress else []
+    if progress is None:
+        callbacks = [_EpochBar(epochs)] if progress_lib.wanted(None) else []
+    else:
+        callbacks = [_EpochLog(epochs)] if progress else []
     return vae.fit(x, epochs=epochs, batch_size=batch_size, shuffle=True,
                    validation_data=validation_data, callbacks=callbacks, verbose=0)
