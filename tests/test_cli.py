@@ -87,7 +87,9 @@ def test_entry_point_exits_nonzero_without_traceback(files):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1].startswith("tfpath explain: error: --class:")
+    # one line: no TensorFlow start-up lines, no progress line (stderr is not a terminal)
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("tfpath explain: error: --class:")
 
 
 def test_demo_quick(tmp_path, monkeypatch, capsys):
@@ -136,3 +138,201 @@ def test_demo_out_must_be_a_directory(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["demo", "--out", str(f)])
     assert "--out" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- start-up
+OLD_EXPORTS = ["CONVOLUTION_LAYER_VALUES", "CONVOLUTION_OUTPUT_GRADIENTS", "INPUT_OUTPUT_GRADIENTS",
+               "OUTPUT_LAYER_VALUES", "ModelFunction", "baselines", "targets", "Logit",
+               "Probability", "Score", "Target", "get_target", "__version__", "LocalDistribution",
+               "AGI", "IG2", "LPI", "BlurIG", "ExpectedGradients", "GenerativeIG",
+               "GenerativeIGDetails", "GradientSaliency", "GuidedIG", "IG2Details",
+               "IntegratedGradients", "NoiseTunnel", "PathDetails", "Aleatoric", "Entropy",
+               "Epistemic", "TextModel", "TokenAttribution"]
+
+
+def _python(code, timeout=120):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_help_does_not_import_tensorflow():
+    proc = subprocess.run([sys.executable, "-m", "tfpath", "--help"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0 and "explain" in proc.stdout
+    assert proc.stderr == ""                                   # no TensorFlow log lines
+    proc = _python(
+        "import sys, tfpath.cli\n"
+        "p = tfpath.cli.build_parser()\n"
+        "a = p.parse_args(['explain', '--model', 'm.keras', '--image', 'i.png', '--method', 'ig',"
+        " '--out', 'h.png', '--input-range', '-1,1'])\n"
+        "try:\n    p.parse_args(['explain', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print(a.input_range, tfpath.__version__, 'tensorflow' in sys.modules)")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "-1,1 0.1.0 False"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["explain", "--model", "m.keras", "--image", "i.png", "--method", "lime", "--out", "h.png"],
+     "invalid choice"),
+    (["explain", "--model", "m.keras", "--method", "ig", "--out", "h.png"], "required"),
+    (["explain", "--model", "m.keras", "--image", "missing.png", "--method", "ig", "--out",
+      "h.png"], "--image: file not found"),
+    (["explain", "--model", "m.keras", "--image", "i.png", "--method", "ig", "--out", "h.png",
+      "--preprocess", "imagenet"], "mobilenet_v2"),
+])
+def test_argument_errors_exit_2_without_importing_tensorflow(argv, message):
+    proc = _python("import sys, tfpath.cli\n"
+                   "try:\n"
+                   f"    tfpath.cli.main({argv!r})\n"
+                   "except SystemExit as e:\n"
+                   "    print(e.code, 'tensorflow' in sys.modules)\n")
+    assert proc.stdout.strip() == "2 False", proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr
+    assert proc.stderr.startswith("tfpath")
+
+
+def test_lazy_package_exports_every_name_and_uncertainty_targets():
+    proc = _python(
+        "import sys, tfpath\n"
+        f"names = {OLD_EXPORTS!r}\n"
+        "assert set(names) <= set(tfpath.__all__) and set(names) <= set(dir(tfpath))\n"
+        "assert 'tensorflow' not in sys.modules\n"
+        "assert 'tfpath.uncertainty' not in sys.modules\n"
+        "print(type(tfpath.get_target('entropy')).__name__)\n"
+        "mf = tfpath.ModelFunction(lambda x: x, target='epistemic', output='probabilities')\n"
+        "print(type(mf.target).__name__, type(tfpath.get_target('aleatoric')).__name__)\n"
+        "from tfpath import GuidedIG, Entropy, INPUT_OUTPUT_GRADIENTS\n"
+        "assert all(getattr(tfpath, n) is not None for n in names)\n"
+        "print(tfpath.zoo.__name__, tfpath.uncertainty.Entropy is Entropy)\n")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["Entropy", "Epistemic", "Aleatoric", "tfpath.zoo", "True"]
+
+
+# ---------------------------------------------------------------------------- --input-range
+def test_option_values_starting_with_a_minus_sign():
+    assert cli.join_option_values(["--input-range", "-1,1", "--class", "-1"]) == \
+        ["--input-range=-1,1", "--class", "-1"]
+    assert cli.join_option_values(["--preprocess", "-.5,.5", "--", "--input-range", "-1,1"]) \
+        == ["--preprocess=-.5,.5", "--", "--input-range", "-1,1"]
+    assert cli.join_option_values(["--preprocess", "--out"]) == ["--preprocess", "--out"]
+
+
+def test_input_range_both_spellings(files, capsys):
+    masks = []
+    for i, spelling in enumerate((["--input-range", "-1,1"], ["--input-range=-1,1"])):
+        assert cli.main(_explain(files, "--method", "ig", "--steps", "4", *spelling,
+                                 "--save-mask", str(files / f"r{i}.npy"), out=f"r{i}.png")) == 0
+        assert "input range: -1,1" in capsys.readouterr().out
+        masks.append(np.load(files / f"r{i}.npy"))
+    np.testing.assert_array_equal(masks[0], masks[1])
+    zero_to_one = cli.main(_explain(files, "--method", "ig", "--steps", "4",
+                                    "--save-mask", str(files / "r01.npy"), out="r01.png"))
+    assert zero_to_one == 0 and not np.allclose(np.load(files / "r01.npy"), masks[0])
+
+
+# ---------------------------------------------------------------------------- --preprocess
+def test_preprocess_family_explains_pixels_with_the_preprocessing_inside(files, capsys):
+    import tfpath
+    from keras.models import load_model
+    argv = _explain(files, "--method", "ig", "--steps", "8", "--class", "1",
+                    "--save-mask", str(files / "p.npy"), out="p.png")
+    assert cli.main(argv + ["--preprocess", "mobilenet_v2"]) == 0
+    assert "preprocess: mobilenet_v2" in capsys.readouterr().out
+    model = load_model(files / "tiny.keras", compile=False)
+    x, _ = cli.load_image(files / "img.png", (12, 12, 1), (0, 255))
+    assert x.max() > 1.5                                            # pixels 0..255
+    expected = tfpath.IntegratedGradients().GetMask(
+        x, tfpath.ModelFunction(model, preprocess="mobilenet_v2"), {"class_idx": 1}, x_steps=8)
+    np.testing.assert_allclose(np.load(files / "p.npy"), expected, rtol=1e-5, atol=1e-7)
+    # a range preprocessing, written with a leading minus sign
+    assert cli.main(argv + ["--preprocess", "-1,1"]) == 0
+    np.testing.assert_allclose(np.load(files / "p.npy"), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_preprocess_and_input_range_exclude_each_other(files, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(_explain(files, "--method", "ig", "--preprocess", "resnet50", "--input-range",
+                          "0,1"))
+    assert exc.value.code == 2 and "--preprocess" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- errors
+def _save(model, path):
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def odd_models(tmp_path_factory):
+    import keras
+    d = tmp_path_factory.mktemp("odd")
+    inputs = keras.Input((12, 12, 1))
+    flat = keras.layers.Flatten()(inputs)
+    hidden = keras.layers.Reshape((3,))(keras.layers.Softmax()(keras.layers.Dense(3)(flat)))
+    einsum = keras.layers.EinsumDense("ab,bc->ac", output_shape=3, activation="softmax")(flat)
+    zero = keras.layers.Dense(4, kernel_initializer="zeros", bias_initializer="zeros")(
+        keras.layers.Conv2D(2, 3, activation="relu")(inputs))
+    zero = keras.layers.Dense(4, kernel_initializer="zeros")(keras.layers.Flatten()(zero))
+    (d / "notes.txt").write_text("not a model\n")
+    (d / "notes.keras").write_text("not a model either\n")
+    return {"hidden": _save(keras.Model(inputs, hidden), d / "hidden.keras"),
+            "einsum": _save(keras.Model(inputs, einsum), d / "einsum.keras"),
+            "untrained": _save(keras.Model(inputs, zero), d / "untrained.keras"),
+            "txt": d / "notes.txt", "fake_keras": d / "notes.keras"}
+
+
+def _explain_model(files, model, *extra):
+    return ["explain", "--model", str(model), "--image", str(files / "img.png"), "--method",
+            "ig", "--steps", "4", "--out", str(files / "odd.png"), *extra]
+
+
+@pytest.mark.parametrize("name", ["hidden", "einsum"])
+def test_target_logit_on_a_softmax_model_answers_in_cli_terms(files, odd_models, capsys, name):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(_explain_model(files, odd_models[name], "--target", "logit"))
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("tfpath explain: error: --target: --target logit needs")
+    assert "use --target probability" in err and "output=" not in err and "target=" not in err
+    assert cli.main(_explain_model(files, odd_models[name], "--target", "probability")) == 0
+    assert "target: probability" in capsys.readouterr().out
+    assert cli.main(_explain_model(files, odd_models[name])) == 0      # the default works too
+    assert "target: probability" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name, what", [("txt", "a .txt file"), ("fake_keras", "not a zip")])
+def test_a_file_that_is_not_a_keras_model(files, odd_models, capsys, name, what):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(_explain_model(files, odd_models[name]))
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not a Keras model file" in err and what in err
+    assert "File not found" not in err and "file not found" not in err
+
+
+def test_degenerate_map_warns_once_on_stderr(files, odd_models, capsys):
+    for target in ("logit", "probability"):
+        assert cli.main(_explain_model(files, odd_models["untrained"], "--target", target)) == 0
+        captured = capsys.readouterr()
+        assert "convergence delta:" in captured.out
+        assert captured.err.count("expected to be all zero") == 1
+        assert captured.err.lower().count("degenerate") == 0       # the API's warning: once
+        assert "F(x) = F(x')" in captured.err
+    assert cli.main(_explain(files, "--method", "ig", "--steps", "4", out="ok.png")) == 0
+    assert "all zero" not in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- progress
+def test_progress_on_stderr_only_when_asked_or_a_terminal(files):
+    argv = _explain(files, "--method", "ig", "--steps", "4", out="prog.png")
+    proc = subprocess.run([sys.executable, "-m", "tfpath", *argv, "--progress"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "[tfpath explain] loading TensorFlow" in proc.stderr
+    assert "[tfpath explain] computing IG" in proc.stderr
+    assert "I0000" not in proc.stderr and "cuInit" not in proc.stderr    # TF start-up lines
+    assert "convergence delta:" in proc.stdout and "[tfpath" not in proc.stdout
+    status = cli.Status(enabled=False)
+    status.stage("x")
+    status.close()

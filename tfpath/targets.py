@@ -153,6 +153,17 @@ def register_target(name: str, factory: Callable[[], Target]) -> None:
     _NAMED[name] = factory
 
 
+# modules whose import registers more names (``import tfpath`` no longer imports them eagerly)
+_PLUGIN_MODULES = ("tfpath.uncertainty.targets",)
+
+
+def _register_plugins() -> None:
+    """Imports the modules that register targets ("entropy", "aleatoric", "epistemic", ...)."""
+    import importlib
+    for module in _PLUGIN_MODULES:
+        importlib.import_module(module)
+
+
 def get_target(target) -> Target:
     """Resolves a target given as a :class:`Target`, a name or a callable.
 
@@ -171,6 +182,8 @@ def get_target(target) -> Target:
     if isinstance(target, Target):
         return target
     if isinstance(target, str):
+        if target.lower() not in _NAMED:
+            _register_plugins()
         try:
             return _NAMED[target.lower()]()
         except KeyError:

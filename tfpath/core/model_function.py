@@ -22,6 +22,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfpath import preprocessing
 from tfpath import targets as targets_lib
 from tfpath.core import keras_utils, keys, memo, output_checks, validation
 from tfpath.core import representation as representation_lib
@@ -52,6 +53,14 @@ class ModelFunction:
       batch_size: largest number of rows per model call in the PAIR face (None: one call).
       class_key: the key of ``call_model_args`` holding the class (PAIR's examples use
         ``"class_idx"``).
+      preprocess: None (default), or a preprocessing applied to the inputs *inside* the
+        differentiated function, so the model function computes ``F(preprocess(x))`` and
+        gradients, masks and baselines are in the caller's input space (e.g. pixels 0–255, as
+        PAIR's ImageNet examples): a ``keras.applications`` family name (``"mobilenet_v2"``,
+        ``"resnet50"``, ``"inception_v3"``, ... see :data:`tfpath.preprocessing.FAMILIES`;
+        pixels in [0, 255]), an input range ``"LOW,HIGH"`` or ``(low, high)`` (pixels in
+        [0, 255] mapped linearly), or a TensorFlow-traceable callable ``x -> model input``.
+        Resolved by :func:`tfpath.preprocessing.resolve`; the callable is :attr:`preprocess`.
 
     Logits of softmax models: with ``output="auto"``, a target that needs logits (the default
     ``"logit"``) on a Keras model whose last layer applies a softmax (every
@@ -60,18 +69,25 @@ class ModelFunction:
     (:func:`tfpath.core.keras_utils.logits_function`); :attr:`output_kind` is then
     ``"logits"`` and :attr:`uses_pre_softmax_logits` is True. The model is not modified.
 
+    Returns:
+      A PAIR ``call_model_function`` (see :meth:`__call__`) whose values and gradients are
+      those of ``target(model(preprocess(x)))`` with respect to ``x``.
+
     Raises:
-      TypeError: ``model`` is not callable. ValueError: bad ``output``, a target that cannot
-      read the declared outputs, or an unknown ``layer_name``.
+      TypeError: ``model`` is not callable; ``preprocess`` of another type. ValueError: bad
+      ``output``, a target that cannot read the declared outputs, an unknown ``layer_name``,
+      or an unknown ``preprocess`` family / a malformed range (the message lists the valid
+      names).
     """
 
     def __init__(self, model, target="logit", output: str = "auto",
                  layer_name: Optional[str] = None, batch_size: Optional[int] = None,
-                 class_key: str = "class_idx"):
+                 class_key: str = "class_idx", preprocess=None):
         if not callable(model):
             raise TypeError(f"model: expected a Keras model or a callable, received "
                             f"{type(model).__name__}")
         self.model = model
+        self.preprocess = preprocessing.resolve(preprocess)
         self.target = targets_lib.get_target(target)
         self._is_keras = keras_utils.is_keras_model(model)
         kind = keras_utils.infer_output_kind(model) if output == "auto" else output
@@ -92,7 +108,8 @@ class ModelFunction:
         self.class_key = class_key
         self.layer_name = layer_name
         self._forward = self._build_forward(head)
-        self._layer_forward = self._build_layer_forward(layer_name, head) if layer_name else None
+        self._layer_forward = (self._preprocessed(self._build_layer_forward(layer_name, head))
+                               if layer_name else None)
         self._outputs_checked = False
         self._num_classes = None
         self.compiled = CompiledCalls({
@@ -104,10 +121,20 @@ class ModelFunction:
         })
 
     # ------------------------------------------------------------------ model calls
+    def _preprocessed(self, forward):
+        """``forward`` composed with :attr:`preprocess` (``forward`` itself without one)."""
+        if self.preprocess is None:
+            return forward
+        preprocess = self.preprocess
+
+        def composed(x):
+            return forward(preprocess(x))
+        return composed
+
     def _build_forward(self, head):
         if head is None:
-            return lambda x: keras_utils.call_inference(self.model, x)
-        return keras_utils.logits_function(self.model)
+            return self._preprocessed(lambda x: keras_utils.call_inference(self.model, x))
+        return self._preprocessed(keras_utils.logits_function(self.model))
 
     def _build_layer_forward(self, layer_name, head):
         """``x -> (layer values, outputs)`` from one forward pass, for the CONVOLUTION keys."""
@@ -133,7 +160,8 @@ class ModelFunction:
 
     def call_model(self, x):
         """The model's outputs for a float32 batch ``x`` (inference mode for Keras models;
-        the pre-softmax logits when :attr:`uses_pre_softmax_logits`)."""
+        the pre-softmax logits when :attr:`uses_pre_softmax_logits`; of ``preprocess(x)`` when
+        built with ``preprocess``)."""
         out = self._forward(x)
         if isinstance(out, (list, tuple, dict)):
             raise ValueError("model: returns several outputs; wrap it so that it returns one "
@@ -200,8 +228,13 @@ class ModelFunction:
 
     # ------------------------------------------------------------------ representations
     def _features_forward(self, representation):
-        return memo.memoized(self, "representation.forward", representation,
-                             lambda: representation_lib.features_function(self, representation))
+        def build():
+            fn = representation_lib.features_function(self, representation)
+            spec = representation.layer
+            if spec == representation_lib.INPUT or (callable(spec) and not isinstance(spec, str)):
+                return fn                   # reads x and call_model(x): preprocessed already
+            return self._preprocessed(fn)   # a Keras layer of the model: feed it preprocess(x)
+        return memo.memoized(self, "representation.forward", representation, build)
 
     def features_and_outputs(self, x, representation):
         """``(features, outputs)`` of ``x`` from one forward pass; traceable.
@@ -403,10 +436,12 @@ class ModelFunction:
         entry = memo.memoized(self, "retargeted", key, lambda: (target, ModelFunction(
             self.model, target=target,
             output="auto" if self.uses_pre_softmax_logits else self.output_kind,
-            layer_name=self.layer_name, batch_size=self.batch_size, class_key=self.class_key)))
+            layer_name=self.layer_name, batch_size=self.batch_size, class_key=self.class_key,
+            preprocess=self.preprocess)))
         return entry[1]
 
     def __repr__(self):
+        extra = "" if self.preprocess is None else f", preprocess={self.preprocess!r}"
         return (f"ModelFunction({getattr(self.model, 'name', type(self.model).__name__)}, "
-                f"target={self.target!r}, output={self.output_kind!r})")
+                f"target={self.target!r}, output={self.output_kind!r}{extra})")
 

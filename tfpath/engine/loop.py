@@ -302,7 +302,10 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
     else:
         chunk = max(1, min(k, per_call // group))
         chunk = -(-k // (-(-k // chunk)))                         # balanced chunks
-    need_ends = details or integrator.needs_ends
+    # F at both ends is returned for every compiled model (the degenerate-attribution check
+    # reads it; free when the schedule has both ends, as PAIR's IG, else one forward pass per
+    # end); a PAIR callback is called only where PAIR calls it, unless details are asked for
+    need_ends = details or integrator.needs_ends or evaluator.config.kind != "callback"
     uses_class = class_idx is not None and evaluator.uses_class
     key = LoopKey(path, integrator, evaluator.config, tuple(x.shape[1:]), group, chunk,
                   n_groups == 1, -(-k // chunk) == 1, uses_class,

@@ -1,16 +1,33 @@
-"""User-facing methods: thin compositions of target × baseline × path × integrator."""
-from tfpath.methods.agi import AGI
-from tfpath.methods.base import PathDetails, Plan, TFPathSaliency
-from tfpath.methods.blur_ig import BlurIG
-from tfpath.methods.expected_gradients import ExpectedGradients
-from tfpath.methods.generative_ig import GenerativeIG, GenerativeIGDetails
-from tfpath.methods.gradients import GradientSaliency
-from tfpath.methods.guided_ig import GuidedIG
-from tfpath.methods.ig2 import IG2, IG2Details
-from tfpath.methods.integrated_gradients import IntegratedGradients
-from tfpath.methods.lpi import LPI
-from tfpath.methods.noise import NoiseTunnel
+"""User-facing methods: thin compositions of target × baseline × path × integrator.
+
+The classes are imported on first access (PEP 562), so :mod:`tfpath.methods.registry` (the
+method table the command line reads) imports without TensorFlow.
+"""
+import importlib as _importlib
+
+_LAZY = {
+    "AGI": "agi", "PathDetails": "base", "Plan": "base", "TFPathSaliency": "base",
+    "BlurIG": "blur_ig", "ExpectedGradients": "expected_gradients",
+    "GenerativeIG": "generative_ig", "GenerativeIGDetails": "generative_ig",
+    "GradientSaliency": "gradients", "GuidedIG": "guided_ig", "IG2": "ig2",
+    "IG2Details": "ig2", "IntegratedGradients": "integrated_gradients", "LPI": "lpi",
+    "NoiseTunnel": "noise",
+}
 
 __all__ = ["AGI", "PathDetails", "Plan", "TFPathSaliency", "GradientSaliency",
            "IntegratedGradients", "BlurIG", "GuidedIG", "ExpectedGradients", "LPI",
            "NoiseTunnel", "IG2", "IG2Details", "GenerativeIG", "GenerativeIGDetails"]
+
+
+def __getattr__(name):
+    """Imports a method class on first access (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

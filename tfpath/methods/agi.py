@@ -16,43 +16,109 @@ class AGI(TFPathSaliency):
     """AGI: ``Σ_t -Σ_k ∇F_c(x_k^t) ⊙ (x_{k+1}^t - x_k^t)`` along adversarial paths toward
     classes t ≠ c (see :class:`tfpath.paths.AdversarialPath`).
 
-    ``GetMask(x_value, call_model_function, call_model_args=None, epsilon=0.05, steps=20,
-    n_targets=1, targets=None, value_range=(0, 1), early_stop=True, variant="paper",
-    integrator="left", seed=None, batch_size=None)``
 
     Every (input, adversarial class) pair is a row; all rows step together, one model call per
     step, and the adversarial class's gradient comes from the same forward pass as the
     explained target's. The attributions of an input's classes are summed (the paper's
     Σ over false classes), so completeness reads ``Σ mask = Σ_t (F(x) - F(x_adv^t))``.
 
-    Args:
-      call_model_function: a :class:`tfpath.ModelFunction` with a class target (the
-        adversarial classes' gradients need the model itself).
-      epsilon: step size ε (Yang et al.'s setting 0.05 for inputs in [0, 1]).
-      steps: most steps per path (their setting 20).
-      n_targets: adversarial classes per input, drawn at random among the other classes (their
-        setting 1); ignored when ``targets`` is given.
-      targets: explicit adversarial classes, ``[M]`` (shared) or ``[B, M]``.
-      value_range: ``(low, high)`` the path is clipped to (None: no clipping).
-      early_stop: stop a path once its class is predicted (Algorithm 1).
-      variant: ``"paper"`` (cumulative steps) or ``"code"`` (each step from the original
-        input, the code Yang et al. compared against; see the path's docstring).
-      integrator: ``"left"`` or ``"idgi"`` (IDGI along the adversarial path).
-      seed: seed of a private NumPy generator for the classes (None: fresh).
-      batch_size: most rows stepped together.
-
-    Returns:
-      The mask, float32. ``GetMaskWithDetails(...).path_end`` holds the adversarial examples.
-
-    Raises:
-      ValueError / TypeError: a PAIR callback or a class-free target, ``steps < 1``,
-      ``epsilon <= 0``, ``n_targets`` not in [1, K-1], targets equal to the explained class
-      or out of range, inputs outside ``value_range``, and the common input errors.
+    The method arguments are :meth:`GetMask`'s (PAIR's positional order after
+    ``call_model_args``).
     """
 
-    def _plan(self, prep, epsilon=0.05, steps=20, n_targets=1, targets=None,
-              value_range=(0.0, 1.0), early_stop=True, variant="paper", integrator="left",
-              seed=None, batch_size=None):
+    def GetMask(self, x_value, call_model_function, call_model_args=None, epsilon=0.05,
+                steps=20, n_targets=1, targets=None, value_range=(0.0, 1.0), early_stop=True,
+                variant="paper", integrator="left", seed=None, batch_size=None):
+        """The attribution mask of one input.
+
+        Args:
+          x_value: one input (``GetMaskBatch``: a batch ``[B, ...]``).
+          call_model_args: dict passed to the model function, e.g. ``{"class_idx": c}``.
+          call_model_function: a :class:`tfpath.ModelFunction` with a class target (the
+            adversarial classes' gradients need the model itself).
+          epsilon: step size ε (Yang et al.'s setting 0.05 for inputs in [0, 1]).
+          steps: most steps per path (their setting 20).
+          n_targets: adversarial classes per input, drawn at random among the other classes (their
+            setting 1); ignored when ``targets`` is given.
+          targets: explicit adversarial classes, ``[M]`` (shared) or ``[B, M]``.
+          value_range: ``(low, high)`` the path is clipped to (None: no clipping).
+          early_stop: stop a path once its class is predicted (Algorithm 1).
+          variant: ``"paper"`` (cumulative steps) or ``"code"`` (each step from the original
+            input, the code Yang et al. compared against; see the path's docstring).
+          integrator: ``"left"`` or ``"idgi"`` (IDGI along the adversarial path).
+          seed: seed of a private NumPy generator for the classes (None: fresh).
+          batch_size: most rows stepped together.
+
+        Returns:
+          The mask, float32. ``GetMaskWithDetails(...).path_end`` holds the adversarial examples.
+
+        Raises:
+          ValueError / TypeError: a PAIR callback or a class-free target, ``steps < 1``,
+          ``epsilon <= 0``, ``n_targets`` not in [1, K-1], targets equal to the explained class
+          or out of range, inputs outside ``value_range``, and the common input errors.
+        """
+        return self._run(locals(), batch=False, details=False)
+
+    def GetMaskBatch(self, x_batch, call_model_function, call_model_args=None, epsilon=0.05,
+                     steps=20, n_targets=1, targets=None, value_range=(0.0, 1.0),
+                     early_stop=True, variant="paper", integrator="left", seed=None,
+                     batch_size=None):
+        """The masks of a batch of inputs, computed together.
+
+        Args:
+          x_batch: the inputs ``[B, ...]``.
+          call_model_function, call_model_args: as :meth:`GetMask`;
+            ``call_model_args["class_idx"]`` may hold one class per input.
+          Other arguments: as :meth:`GetMask` (one value, or one per input where it says so).
+
+        Returns:
+          float32 masks, ``x_batch``'s shape.
+
+        Raises:
+          ValueError / TypeError: as :meth:`GetMask`; ``x_batch`` of one input's rank (use
+          :meth:`GetMask`).
+        """
+        return self._run(locals(), batch=True, details=False)
+
+    def GetMaskWithDetails(self, x_value, call_model_function, call_model_args=None,
+                           epsilon=0.05, steps=20, n_targets=1, targets=None, value_range=(0.0,
+                           1.0), early_stop=True, variant="paper", integrator="left",
+                           seed=None, batch_size=None):
+        """The mask of one input with its convergence delta and target values.
+
+        Args:
+          x_value: one input.
+          Other arguments: as :meth:`GetMask`.
+
+        Returns:
+          :class:`~tfpath.PathDetails` (see its attributes) of the input.
+
+        Raises:
+          ValueError / TypeError: as :meth:`GetMask`. Warns (UserWarning) when
+          ``F(x) ≈ F(x')`` (a degenerate, ~zero attribution).
+        """
+        return self._run(locals(), batch=False, details=True)
+
+    def GetMaskBatchWithDetails(self, x_batch, call_model_function, call_model_args=None,
+                                epsilon=0.05, steps=20, n_targets=1, targets=None,
+                                value_range=(0.0, 1.0), early_stop=True, variant="paper",
+                                integrator="left", seed=None, batch_size=None):
+        """:meth:`GetMaskWithDetails` for a batch ``[B, ...]``; arrays gain a leading batch axis.
+
+        Args:
+          x_batch: the inputs ``[B, ...]``.
+          Other arguments: as :meth:`GetMaskBatch`.
+
+        Returns:
+          :class:`~tfpath.PathDetails` with a leading batch axis.
+
+        Raises:
+          As :meth:`GetMaskBatch`. Warns (UserWarning) naming the inputs whose ``F(x) ≈ F(x')``.
+        """
+        return self._run(locals(), batch=True, details=True)
+
+    def _plan(self, prep, *, epsilon, steps, n_targets, targets, value_range, early_stop,
+              variant, integrator, seed, batch_size):
         mf = prep.model_function
         if mf is None:
             raise TypeError("call_model_function: AGI needs a tfpath.ModelFunction (it takes "

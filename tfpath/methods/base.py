@@ -2,13 +2,15 @@
 
 Every method has PAIR's method and argument names and defaults::
 
-    GetMask(x_value, call_model_function, call_model_args=None, **kwargs)      -> mask [...]
+    GetMask(x_value, call_model_function, call_model_args=None, <method args>) -> mask [...]
     GetSmoothedMask(x_value, call_model_function, call_model_args=None,
                     stdev_spread=.15, nsamples=25, magnitude=True, **kwargs)  -> mask [...]
 
-and tfpath's additions::
+where ``<method args>`` are each class's explicit keywords with defaults, in PAIR's positional
+order (e.g. ``x_baseline=None, x_steps=25, batch_size=None, ...`` for IG), and tfpath's
+additions::
 
-    GetMaskBatch(x_batch, call_model_function, call_model_args=None, **kwargs) -> masks [B, ...]
+    GetMaskBatch(x_batch, call_model_function, call_model_args=None, ...) -> masks [B, ...]
     GetMaskWithDetails(x_value, ...)            -> PathDetails (mask, convergence delta, values)
     GetMaskBatchWithDetails(x_batch, ...)       -> PathDetails with a leading batch axis
 
@@ -23,9 +25,12 @@ engine (:func:`tfpath.engine.integrate`) and reports the result.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import functools
 import inspect
+import warnings
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, TypeVar
 
 import numpy as np
 import saliency.core as pair_core
@@ -34,7 +39,7 @@ from tfpath import baselines as baselines_lib
 from tfpath import engine
 from tfpath import integrate
 from tfpath.core import validation
-from tfpath.core.model_function import ModelFunction
+from tfpath.core.model_function import NO_GRADIENT_MESSAGE, ModelFunction
 from tfpath.protocols import BaselineSet, Schedule
 
 
@@ -114,35 +119,109 @@ class Plan:
     extras: Mapping[str, Any] = field(default_factory=dict)
 
 
+PUBLIC_METHODS = ("GetMask", "GetMaskBatch", "GetMaskWithDetails", "GetMaskBatchWithDetails")
+"""The four explained entry points each method class spells out with its explicit arguments."""
+
+# the parameters of every public method before the method's own arguments
+_CALL_PARAMETERS = ("self", "x_value", "x_batch", "call_model_function", "call_model_args")
+
+DEGENERATE_RTOL = 1e-6
+"""An input's attribution is degenerate when, for every baseline b of nonzero weight,
+``|F(x) - F(b)| <= DEGENERATE_RTOL * max(|F(x)|, DEGENERATE_ATOL)``."""
+DEGENERATE_ATOL = 1e-12
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def keyword_checked(fn: F) -> F:
+    """Wraps a public method so that an unknown keyword raises ``TypeError`` naming the public
+    method (``IntegratedGradients.GetMask``), the closest valid name and all valid arguments.
+
+    The wrapper keeps the method's explicit signature (``inspect.signature`` and IDEs read
+    ``fn``'s); any other binding error is Python's own, which names ``fn`` by its qualname.
+    Methods with ``**kwargs`` are returned unchanged.
+    """
+    parameters = inspect.signature(fn).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()) or getattr(
+            fn, "__wrapped__", None) is not None:
+        return fn
+    names = [n for n in parameters if n != "self"]
+    valid = frozenset(names)
+
+    @functools.wraps(fn)
+    def checked(self, *args, **kwargs):
+        for key in kwargs:
+            if key not in valid:
+                raise TypeError(unexpected_keyword_message(
+                    f"{type(self).__name__}.{fn.__name__}", key, names))
+        return fn(self, *args, **kwargs)
+    return checked  # type: ignore[return-value]
+
+
+def unexpected_keyword_message(owner: str, key: str, names) -> str:
+    """``"IntegratedGradients.GetMask: unexpected keyword argument 'x_step' (did you mean
+    'x_steps'?); valid arguments: x_value, ..."``."""
+    close = difflib.get_close_matches(key, list(names), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return (f"{owner}: unexpected keyword argument {key!r}{hint}; valid arguments: "
+            f"{', '.join(names)}")
+
+
 class TFPathSaliency(pair_core.CoreSaliency):
     """Base class: validation, evaluators, batching, details and noise averaging.
 
-    Subclasses implement ``_plan(prep, <method arguments>) -> Plan``; the method arguments'
-    names and defaults are the GetMask keywords (and PAIR's positional order).
+    A method class implements ``_plan(prep, *, <method arguments>) -> Plan`` and spells out
+    the four public methods (:data:`PUBLIC_METHODS`) with its explicit arguments and
+    defaults, in PAIR's positional order, each a one-line delegation::
+
+        def GetMask(self, x_value, call_model_function, call_model_args=None,
+                    x_baseline=None, x_steps=25, ...):
+            \"\"\"docstring\"\"\"
+            return self._run(locals(), batch=False, details=False)
+
+    ``_run`` validates the input (one input or a batch), runs ``_plan`` and the engine, turns
+    a model without gradient path into an error naming ``call_model_function``, and warns
+    when an attribution is degenerate (``F(x) ≈ F(x')``). Every public method a subclass
+    defines is wrapped (:func:`keyword_checked`) so that a misspelled keyword names it.
+
+    The generic versions below (``*args, **kwargs``) serve subclasses that define only
+    ``_plan`` (with defaults): their arguments are ``_plan``'s.
     """
+
+    #: the rank of one input when the method fixes it (Blur IG: images [H, W, C]); else the
+    #: model's declared input shape decides
+    input_rank: Optional[int] = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in PUBLIC_METHODS + ("GetSmoothedMask",):
+            fn = cls.__dict__.get(name)
+            if callable(fn):
+                setattr(cls, name, keyword_checked(fn))
 
     def GetMask(self, x_value, call_model_function, call_model_args=None, *args, **kwargs):
         """Returns the attribution mask of one input (PAIR's contract); see the subclass.
 
         Method arguments may be given by keyword or, as in PAIR, by position after
-        ``call_model_args`` (e.g. ``GetMask(x, f, args, x_baseline, x_steps)`` for IG).
+        ``call_model_args``.
         """
-        x_value = validation.check_array(x_value, "x_value")
-        return self.GetMaskBatch(x_value[None], call_model_function, call_model_args,
-                                 *args, **kwargs)[0]
+        return self._run(dict(x_value=x_value, call_model_function=call_model_function,
+                              call_model_args=call_model_args,
+                              **self._bind(args, kwargs, "GetMask")), batch=False,
+                         details=False)
 
     def GetMaskBatch(self, x_batch, call_model_function, call_model_args=None, *args,
                      **kwargs):
         """Masks of a batch of inputs ``[B, ...]``, all computed together.
 
-        ``call_model_args["class_idx"]`` may be one int or one int per input. Other keyword
-        arguments are the subclass's GetMask arguments.
-
         Returns:
           float32 array of ``x_batch``'s shape.
         """
-        return self._explain(x_batch, call_model_function, call_model_args, False,
-                             self._bind(args, kwargs)).mask
+        return self._run(dict(x_batch=x_batch, call_model_function=call_model_function,
+                              call_model_args=call_model_args,
+                              **self._bind(args, kwargs, "GetMaskBatch")), batch=True,
+                         details=False)
 
     def GetMaskWithDetails(self, x_value, call_model_function, call_model_args=None, *args,
                            **kwargs):
@@ -151,15 +230,18 @@ class TFPathSaliency(pair_core.CoreSaliency):
         Returns:
           :class:`PathDetails`.
         """
-        x_value = validation.check_array(x_value, "x_value")
-        return self.GetMaskBatchWithDetails(x_value[None], call_model_function,
-                                            call_model_args, *args, **kwargs).item(0)
+        return self._run(dict(x_value=x_value, call_model_function=call_model_function,
+                              call_model_args=call_model_args,
+                              **self._bind(args, kwargs, "GetMaskWithDetails")), batch=False,
+                         details=True)
 
     def GetMaskBatchWithDetails(self, x_batch, call_model_function, call_model_args=None,
                                 *args, **kwargs):
         """:meth:`GetMaskWithDetails` for a batch; arrays gain a leading batch axis."""
-        return self._explain(x_batch, call_model_function, call_model_args, True,
-                             self._bind(args, kwargs))
+        return self._run(dict(x_batch=x_batch, call_model_function=call_model_function,
+                              call_model_args=call_model_args,
+                              **self._bind(args, kwargs, "GetMaskBatchWithDetails")),
+                         batch=True, details=True)
 
     def GetSmoothedMask(self, x_value, call_model_function, call_model_args=None,
                         stdev_spread=.15, nsamples=25, magnitude=True, seed=None, **kwargs):
@@ -171,15 +253,32 @@ class TFPathSaliency(pair_core.CoreSaliency):
         ``magnitude`` (SmoothGrad²). The ``nsamples`` noisy inputs are explained together.
 
         Args:
+          x_value: one input.
+          call_model_function, call_model_args: as :meth:`GetMask`.
+          stdev_spread: noise standard deviation as a fraction of the input's value range.
+          nsamples: noisy copies (>= 1).
+          magnitude: average the squared masks (SmoothGrad²; PAIR's default).
           seed: an int, a ``numpy.random.Generator`` or ``RandomState``, or None (a fresh
             private generator; tfpath never draws from NumPy's global generator). PAIR draws
             from ``np.random``: ``seed=np.random.RandomState(s)`` gives PAIR's noise after
             ``np.random.seed(s)``.
+          kwargs: the method's :meth:`GetMask` arguments (e.g. ``x_steps=``).
+
+        Returns:
+          The smoothed mask, float32, the input's shape.
 
         Raises:
-          ValueError / TypeError: bad ``x_value``, ``nsamples < 1``, negative ``stdev_spread``.
+          ValueError / TypeError: bad ``x_value``, ``nsamples < 1``, negative ``stdev_spread``,
+          an unknown keyword (naming ``GetSmoothedMask``), and the method's errors.
         """
         from tfpath.methods.noise import NoiseTunnel
+        names = self._method_arguments()
+        for key in kwargs:
+            if key not in names:
+                raise TypeError(unexpected_keyword_message(
+                    f"{type(self).__name__}.GetSmoothedMask", key,
+                    ["x_value", "call_model_function", "call_model_args", "stdev_spread",
+                     "nsamples", "magnitude", "seed"] + names))
         kind = "smoothgrad_sq" if magnitude else "smoothgrad"
         return NoiseTunnel(self, kind).GetMask(x_value, call_model_function, call_model_args,
                                                nsamples=nsamples, stdev_spread=stdev_spread,
@@ -187,31 +286,88 @@ class TFPathSaliency(pair_core.CoreSaliency):
 
     # ------------------------------------------------------------------ arguments
     def _method_arguments(self):
-        return list(inspect.signature(self._plan).parameters)[1:]
+        """The method's own argument names, in order (GetMask's after ``call_model_args``)."""
+        fn = type(self).GetMask
+        fn = getattr(fn, "__wrapped__", fn)
+        if fn is not TFPathSaliency.GetMask:
+            return [n for n, p in inspect.signature(fn).parameters.items()
+                    if n not in _CALL_PARAMETERS
+                    and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        return [n for n in inspect.signature(self._plan).parameters if n != "prep"]
 
-    def _bind(self, args, kwargs):
+    def _bind(self, args, kwargs, public="GetMask"):
         """Maps PAIR-style positional method arguments to their names; refuses unknown ones."""
         names = self._method_arguments()
-        unknown = sorted(set(kwargs) - set(names))
-        if unknown:
-            raise TypeError(f"{type(self).__name__}.GetMask: unexpected keyword argument"
-                            f"{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-                            f"its arguments are {', '.join(names)}")
+        owner = f"{type(self).__name__}.{public}"
+        for key in kwargs:
+            if key not in names:
+                raise TypeError(unexpected_keyword_message(owner, key, names))
         if not args:
-            return kwargs
+            return dict(kwargs)
         if len(args) > len(names):
-            raise TypeError(f"{type(self).__name__}.GetMask: takes at most {len(names)} method "
-                            f"arguments after call_model_args ({', '.join(names)}); received "
-                            f"{len(args)}")
+            raise TypeError(f"{owner}: takes at most {len(names)} method arguments after "
+                            f"call_model_args ({', '.join(names)}); received {len(args)}")
         bound = dict(zip(names, args))
         twice = set(bound) & set(kwargs)
         if twice:
-            raise TypeError(f"{type(self).__name__}.GetMask: got multiple values for "
-                            f"{sorted(twice)}")
+            raise TypeError(f"{owner}: got multiple values for {sorted(twice)}")
         return {**bound, **kwargs}
 
+    def _run(self, arguments: Mapping[str, Any], batch: bool, details: bool):
+        """The shared body of the public methods: ``arguments`` are their ``locals()``.
+
+        Returns the mask (``details=False``) or the details, of one input or of the batch.
+        """
+        kwargs = {k: v for k, v in arguments.items()
+                  if k not in _CALL_PARAMETERS and not k.startswith("__")}
+        public = ("GetMaskBatch" if batch else "GetMask") + ("WithDetails" if details else "")
+        cmf = arguments["call_model_function"]
+        if batch:
+            x = validation.check_array(arguments["x_batch"], "x_batch", min_rank=1)
+            self._check_batch_rank(x, cmf, public)
+            out = self._explain(x, cmf, arguments["call_model_args"], details, kwargs,
+                                "x_batch")
+            return out if details else out.mask
+        x = validation.check_array(arguments["x_value"], "x_value")
+        self._check_single_rank(x, cmf, public)
+        out = self._explain(x[None], cmf, arguments["call_model_args"], details, kwargs,
+                            "x_value")
+        return out.item(0) if details else out.mask[0]
+
+    def _one_input_rank(self, call_model_function) -> Optional[int]:
+        """The rank of one input, when the method or the model declares it."""
+        if self.input_rank is not None:
+            return self.input_rank
+        shape = _declared_input_shape(call_model_function)
+        return None if shape is None else len(shape)
+
+    def _check_batch_rank(self, x, call_model_function, public):
+        rank = self._one_input_rank(call_model_function)
+        if rank is None or x.ndim != rank:
+            return
+        owner = type(self).__name__
+        single = public.replace("Batch", "")
+        if rank == 3:
+            expected, one = "a batch [B, H, W, C]", "one image [H, W, C]"
+        else:
+            expected, one = f"a batch of rank {rank + 1} [B, ...]", f"one input of rank {rank}"
+        raise ValueError(
+            f"x_batch: {owner}.{public} expects {expected}; received shape {x.shape}, the rank "
+            f"of one input. {owner}.{single} takes {one}; or add the batch axis "
+            "(x[None]).")
+
+    def _check_single_rank(self, x, call_model_function, public):
+        rank = self._one_input_rank(call_model_function)
+        if rank is None or x.ndim != rank + 1:
+            return
+        owner = type(self).__name__
+        batched = public.replace("GetMask", "GetMaskBatch")
+        raise ValueError(
+            f"x_value: {owner}.{public} takes one input of rank {rank}; received shape "
+            f"{x.shape}, a batch? {owner}.{batched} takes a batch.")
+
     # ------------------------------------------------------------------ the run
-    def _prepare(self, x_batch, call_model_function, call_model_args):
+    def _prepare(self, x_batch, call_model_function, call_model_args, name="x_batch"):
         x = validation.check_array(x_batch, "x_batch", min_rank=1)
         n = x.shape[0]
         if call_model_args is not None and not isinstance(call_model_args, dict):
@@ -219,7 +375,7 @@ class TFPathSaliency(pair_core.CoreSaliency):
                             f"{type(call_model_args).__name__}")
         if isinstance(call_model_function, ModelFunction):
             mf = call_model_function
-            _check_model_input_shape(mf, x)
+            _check_model_input_shape(mf, x, name)
             class_idx = mf.class_indices(call_model_args, n)
             outputs = mf.check_outputs(x, class_idx)
             return Prepared(x, engine.ModelEvaluator(mf), class_idx, mf, outputs)
@@ -236,9 +392,16 @@ class TFPathSaliency(pair_core.CoreSaliency):
         evaluator.evaluate_numpy(x[:1], None)   # fails early, with the contract's message
         return Prepared(x, evaluator, None, None)
 
-    def _explain(self, x_batch, call_model_function, call_model_args, details, kwargs):
-        prep = self._prepare(x_batch, call_model_function, call_model_args)
-        return self._compute(prep, details, **kwargs)
+    def _explain(self, x_batch, call_model_function, call_model_args, details, kwargs,
+                 name="x_batch"):
+        prep = self._prepare(x_batch, call_model_function, call_model_args, name)
+        try:
+            return self._compute(prep, details, **kwargs)
+        except ValueError as e:
+            if NO_GRADIENT_MESSAGE not in str(e):
+                raise
+            # the engine's error arrives wrapped in autograph's traceback: say it plainly
+            raise ValueError(NO_GRADIENT_PATH) from None
 
     def _compute(self, prep: Prepared, details: bool, **kwargs) -> PathDetails:
         plan = self._plan(prep, **kwargs)
@@ -248,6 +411,7 @@ class TFPathSaliency(pair_core.CoreSaliency):
         result = engine.integrate(evaluator, plan.path, plan.integrator, prep.x, plan.baselines,
                                   plan.schedule, prep.class_idx, plan.context, plan.batch_size,
                                   details)
+        warn_if_degenerate(result, type(self).__name__)
         return self._report(prep, plan, result, details)
 
     def _report(self, prep: Prepared, plan: Plan, result, details: bool) -> PathDetails:
@@ -314,17 +478,83 @@ def _details(result, details: bool) -> PathDetails:
         None if result.path_end is None else squeeze(result.path_end))
 
 
-def _check_model_input_shape(mf, x):
-    """Raises ValueError naming x_value if a Keras model declares another input shape."""
+def _declared_input_shape(call_model_function):
+    """One input's shape as a Keras model of a ModelFunction declares it (None entries for
+    free axes), or None (PAIR callbacks, plain callables, unbuilt or multi-input models)."""
+    if not isinstance(call_model_function, ModelFunction):
+        return None
     try:
-        shape = mf.model.input_shape
+        shape = call_model_function.model.input_shape
     except (AttributeError, ValueError):      # callables, unbuilt or multi-input models
-        return
+        return None
     if isinstance(shape, tuple) and len(shape) >= 1 and all(
             isinstance(d, (int, type(None))) for d in shape):
-        expected = tuple(shape[1:])
-        got = tuple(x.shape[1:])
-        if len(expected) != len(got) or any(e is not None and e != g
-                                            for e, g in zip(expected, got)):
-            raise ValueError(f"x_value: expected an input of shape {expected} (the model's "
-                             f"input shape, batch axis excluded), received {got}")
+        return tuple(shape[1:])
+    return None
+
+
+def _check_model_input_shape(mf, x, name="x_value"):
+    """Raises ValueError naming ``name`` if a Keras model declares another input shape."""
+    expected = _declared_input_shape(mf)
+    if expected is None:
+        return
+    got = tuple(x.shape[1:])
+    if len(expected) != len(got) or any(e is not None and e != g
+                                        for e, g in zip(expected, got)):
+        what = "an input" if name == "x_value" else "inputs [B, ...] with one input"
+        raise ValueError(f"{name}: expected {what} of shape {expected} (the model's "
+                         f"input shape, batch axis excluded), received {got}")
+
+
+NO_GRADIENT_PATH = (
+    "call_model_function: the model has no gradient path from the input to the target (its "
+    "gradient with respect to the input is None), so no gradient attribution exists. Typical "
+    "causes: tf.round, tf.argmax, integer casts, tf.stop_gradient or a NumPy round-trip "
+    "between input and output, or an output that does not depend on the input. (The model "
+    f"function's check: {NO_GRADIENT_MESSAGE})")
+
+
+def warn_if_degenerate(result, owner: str) -> None:
+    """Warns (UserWarning, once) naming the inputs whose attribution is degenerate.
+
+    An input is degenerate when ``|F(x) - F(x')|`` is negligible against ``|F(x)|`` for every
+    path start x' of nonzero weight (see :data:`DEGENERATE_RTOL`): the path integral is then
+    ~0, and an all-zero or meaningless map is expected (e.g. untrained or constant models).
+    Checked on every call of a path method with a :class:`tfpath.ModelFunction` (the engine
+    returns F at both ends of every path), and on ``...WithDetails`` calls with a PAIR
+    callback (plain calls of a callback make exactly PAIR's model calls, none at the ends).
+    """
+    base, inp = result.baseline_values, result.input_values
+    if base is None or inp is None:
+        return
+    w = np.asarray(result.weights)
+    base = np.asarray(base, np.float64)
+    inp = np.asarray(inp, np.float64)
+    small = np.abs(inp - base) <= DEGENERATE_RTOL * np.maximum(np.abs(inp), DEGENERATE_ATOL)
+    degenerate = np.all(small | (w == 0), axis=1) & np.any(w != 0, axis=1)
+    if not degenerate.any():
+        return
+    idx = np.flatnonzero(degenerate)
+    shown = idx[:5]
+    values = "; ".join(
+        f"input {i}: F(x) = {inp[i][w[i] != 0][0]:.6g}, F(x') = "
+        f"{np.array2string(base[i][w[i] != 0], precision=6, separator=', ')}" for i in shown)
+    more = f" (and {idx.size - shown.size} more)" if idx.size > shown.size else ""
+    warnings.warn(
+        f"{owner}: degenerate attribution for input{'s' if idx.size > 1 else ''} "
+        f"{idx.tolist()}: F(x) - F(x') is negligible against F(x) for every baseline "
+        f"(|F(x) - F(x')| <= {DEGENERATE_RTOL:g}·|F(x)|), so the attributions sum to ~0 and an "
+        f"all-zero or meaningless map is expected ({values}{more}). Typical causes: an "
+        "untrained model or one whose target does not vary between the baseline and x; choose "
+        "another baseline or target, or check the model.", UserWarning,
+        stacklevel=_user_stacklevel())
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of the first caller outside tfpath (for warnings)."""
+    frame = inspect.currentframe()
+    level = 0
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("tfpath"):
+        frame = frame.f_back
+        level += 1
+    return max(level, 1)

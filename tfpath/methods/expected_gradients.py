@@ -31,37 +31,102 @@ def random_alpha_schedule(rng, k: int, rows: int, alpha_range) -> Schedule:
 class ExpectedGradients(TFPathSaliency):
     """Expected Gradients: ``E_{x'~D, α~U(0,1)} (x - x') ⊙ ∇F(x' + α(x - x'))``.
 
-    ``GetMask(x_value, call_model_function, call_model_args=None, references=None,
-    nsamples=128, seed=None, alpha_range=(0, 1), integrator="monte_carlo", batch_size=None)``
 
     Each of the ``nsamples`` samples of an input draws a reference uniformly (with
     replacement) from the pool and an α ~ U(alpha_range); all samples of all inputs are rows of
     one batched loop (one gradient each). The estimate is unbiased for the expectation over the
     pool, so on a linear model it converges to ``w ⊙ (x - mean(pool))`` as nsamples grows.
 
-    Args:
-      references: the pool ``[N, ...]`` (e.g. training inputs), required.
-      nsamples: samples per input (>= 1); the default 128 is a choice of tfpath (the paper of
-        Erion et al. leaves it to the user; Yang et al. (AAAI 2023) use 20).
-      seed: seed of a private NumPy generator for the references and α (None: fresh entropy).
-      alpha_range: the α distribution's support (the authors': (0, 1)).
-      integrator: ``"monte_carlo"`` (the estimator above) or ``"idgi"``: IDGI on random nodes
-        (:class:`tfpath.integrate.IDGI` with ``segments="whole"``, a tfpath extension): each
-        sample gives its path's ``F(x) - F(x')`` to the features in proportion to its squared
-        gradient; it evaluates F at both ends of every sample's path as well (forward passes).
-      batch_size: most points per model call (None: automatic).
-
-    Returns:
-      The mask, float32, the input's shape. ``GetMaskWithDetails`` reports the delta against
-      ``Σ_s (F(x) - F(x'_s)) / nsamples``.
-
-    Raises:
-      ValueError / TypeError: no or badly shaped references, ``nsamples < 1``, a bad
-      ``alpha_range`` or integrator, and the common input errors.
+    The method arguments are :meth:`GetMask`'s (PAIR's positional order after
+    ``call_model_args``).
     """
 
-    def _plan(self, prep, references=None, nsamples=128, seed=None, alpha_range=(0.0, 1.0),
-              integrator="monte_carlo", batch_size=None):
+    def GetMask(self, x_value, call_model_function, call_model_args=None, references=None,
+                nsamples=128, seed=None, alpha_range=(0.0, 1.0), integrator="monte_carlo",
+                batch_size=None):
+        """The attribution mask of one input.
+
+        Args:
+          x_value: one input (``GetMaskBatch``: a batch ``[B, ...]``).
+          call_model_function: a :class:`tfpath.ModelFunction` or a PAIR call_model_function.
+          call_model_args: dict passed to the model function, e.g. ``{"class_idx": c}``.
+          references: the pool ``[N, ...]`` (e.g. training inputs), required.
+          nsamples: samples per input (>= 1); the default 128 is a choice of tfpath (the paper of
+            Erion et al. leaves it to the user; Yang et al. (AAAI 2023) use 20).
+          seed: seed of a private NumPy generator for the references and α (None: fresh entropy).
+          alpha_range: the α distribution's support (the authors': (0, 1)).
+          integrator: ``"monte_carlo"`` (the estimator above) or ``"idgi"``: IDGI on random nodes
+            (:class:`tfpath.integrate.IDGI` with ``segments="whole"``, a tfpath extension): each
+            sample gives its path's ``F(x) - F(x')`` to the features in proportion to its squared
+            gradient; it evaluates F at both ends of every sample's path as well (forward passes).
+          batch_size: most points per model call (None: automatic).
+
+        Returns:
+          The mask, float32, the input's shape. ``GetMaskWithDetails`` reports the delta against
+          ``Σ_s (F(x) - F(x'_s)) / nsamples``.
+
+        Raises:
+          ValueError / TypeError: no or badly shaped references, ``nsamples < 1``, a bad
+          ``alpha_range`` or integrator, and the common input errors.
+        """
+        return self._run(locals(), batch=False, details=False)
+
+    def GetMaskBatch(self, x_batch, call_model_function, call_model_args=None, references=None,
+                     nsamples=128, seed=None, alpha_range=(0.0, 1.0), integrator="monte_carlo",
+                     batch_size=None):
+        """The masks of a batch of inputs, computed together.
+
+        Args:
+          x_batch: the inputs ``[B, ...]``.
+          call_model_function, call_model_args: as :meth:`GetMask`;
+            ``call_model_args["class_idx"]`` may hold one class per input.
+          Other arguments: as :meth:`GetMask` (one value, or one per input where it says so).
+
+        Returns:
+          float32 masks, ``x_batch``'s shape.
+
+        Raises:
+          ValueError / TypeError: as :meth:`GetMask`; ``x_batch`` of one input's rank (use
+          :meth:`GetMask`).
+        """
+        return self._run(locals(), batch=True, details=False)
+
+    def GetMaskWithDetails(self, x_value, call_model_function, call_model_args=None,
+                           references=None, nsamples=128, seed=None, alpha_range=(0.0, 1.0),
+                           integrator="monte_carlo", batch_size=None):
+        """The mask of one input with its convergence delta and target values.
+
+        Args:
+          x_value: one input.
+          Other arguments: as :meth:`GetMask`.
+
+        Returns:
+          :class:`~tfpath.PathDetails` (see its attributes) of the input.
+
+        Raises:
+          ValueError / TypeError: as :meth:`GetMask`. Warns (UserWarning) when
+          ``F(x) ≈ F(x')`` (a degenerate, ~zero attribution).
+        """
+        return self._run(locals(), batch=False, details=True)
+
+    def GetMaskBatchWithDetails(self, x_batch, call_model_function, call_model_args=None,
+                                references=None, nsamples=128, seed=None, alpha_range=(0.0,
+                                1.0), integrator="monte_carlo", batch_size=None):
+        """:meth:`GetMaskWithDetails` for a batch ``[B, ...]``; arrays gain a leading batch axis.
+
+        Args:
+          x_batch: the inputs ``[B, ...]``.
+          Other arguments: as :meth:`GetMaskBatch`.
+
+        Returns:
+          :class:`~tfpath.PathDetails` with a leading batch axis.
+
+        Raises:
+          As :meth:`GetMaskBatch`. Warns (UserWarning) naming the inputs whose ``F(x) ≈ F(x')``.
+        """
+        return self._run(locals(), batch=True, details=True)
+
+    def _plan(self, prep, *, references, nsamples, seed, alpha_range, integrator, batch_size):
         if references is None:
             raise ValueError("references: Expected Gradients draws its baselines from a pool "
                              "[N, ...]; pass references= (e.g. training inputs)")

@@ -62,65 +62,133 @@ class GenerativeIG(TFPathSaliency):
     ∫_0^1 ∇F(ψ(z) + β(x - ψ(z))) dβ``, ``z_α = z0 + α (z - z0)`` (Eq. 3 and the straight piece
     of the paper's domain; see :class:`tfpath.paths.GenerativePath`).
 
-    ``GetMask(x_value, call_model_function, call_model_args=None, vae=None, encoder=None,
-    decoder=None, z_baseline=None, z_input=None, steps=400, integrator="midpoint",
-    search=tfpath.generative.CODE, fiducial_class=None, baseline_weights=None, tail=True,
-    batch_size=None)``
 
     The target is any target of the model function: the predictive entropy (the paper:
     ``ModelFunction(model, target="entropy")``), aleatoric or epistemic uncertainty of a
     Bayesian wrapper, or a class score. Attributions sum to ``F(x) - F(ψ(z0))`` up to the
     quadrature error (``details.completeness_gap``); with H(ψ(z0)) ≈ 0 they sum to H(x).
 
-    Args:
-      call_model_function: a :class:`tfpath.ModelFunction`; a PAIR callback also works when
-        both latents are given (the searches need the classifier).
-      vae: a VAE with ``encoder`` and ``decoder`` (e.g. :func:`tfpath.generative.conv_vae`);
-        or give ``encoder=`` / ``decoder=``.
-      encoder: ``x -> (mean, log_variance)`` or ``x -> mean``: the searches start at the mean.
-      decoder: ψ, ``z [n, m] -> [n, ...]`` with the inputs' shape.
-      z_baseline: z0 per input ``[B, m]`` (or ``[B, M, m]``: M fiducials per input, e.g. a set
-        of counterfactuals, weighted by ``baseline_weights``); None searches the
-        counterfactual fiducial (Eq. 2).
-      z_input: z per input ``[B, m]``; None searches the reconstruction latent (§3.1).
-      steps: nodes on each piece (the latent line and the tail). The paper gives no number;
-        the authors' code defaults to 200 and runs 50 (MNIST, Fashion-MNIST) or 25 (CelebA).
-        tfpath's default 400 keeps the completeness gap |Σ attr - (H(x) - H(x0))| within 1 %
-        of H(x) - H(x0) on average on a ReLU CNN over MNIST digits (mean 0.33 %, median
-        0.07 %; at 200: mean 1.8 %, pulled by paths that cross ReLU kinks; at 50: 5.3 %).
-        Cost grows linearly with it.
-      integrator: ``"midpoint"`` (the code's rule, default), ``"trapezoid"`` (the paper's text),
-        ``"left"``, ``"right"``, ``"gauss_legendre"`` (applied to each piece), ``"idgi"``
-        (IDGI on ``steps + 1`` nodes per piece: Yang, Wang and Bilgic, CVPR 2023) or an
-        integrator object.
-      search: :class:`tfpath.generative.SearchSettings` (``CODE``, the default, or ``PAPER``).
-      fiducial_class: the fiducial's class ĉ per input (or one int); None: the predicted class
-        of x (the paper). Distinct from ``call_model_args``'s class, which is the target's.
-      baseline_weights: weights of the M fiducials ``[M]`` / ``[B, M]`` (default uniform).
-      tail: include the straight piece ψ(z) → x (default; the paper's Eq. 3 alone ends at ψ(z)
-        and sums to ``F(ψ(z)) - F(ψ(z0))``: the details' ``end_value`` and completeness gap
-        then refer to ψ(z), not x).
-      batch_size: most points per model call (None: automatic).
-
-    Returns:
-      The mask, float32, the input's shape (sum channels for the paper's H×W map).
-      ``GetMaskWithDetails`` returns :class:`GenerativeIGDetails`.
-
-    Raises:
-      ValueError / TypeError naming the argument: no decoder; a decoder whose output shape
-      differs from the input or that returns NaN; latents of the wrong size or NaN;
-      ``fiducial_class`` with given ``z_baseline``; no encoder when a latent must
-      be searched; a PAIR callback when a latent must be searched; ``steps < 1``; the common
-      input errors. Warns (UserWarning naming the inputs) when a fiducial search does not
-      reach low entropy or changes the class.
+    The method arguments are :meth:`GetMask`'s (PAIR's positional order after
+    ``call_model_args``).
     """
 
     # one value per input: NoiseTunnel / GetSmoothedMask repeat them for each noisy copy
     per_input_arguments = ("z_baseline", "z_input", "fiducial_class")
 
-    def _plan(self, prep, vae=None, encoder=None, decoder=None, z_baseline=None, z_input=None,
-              steps=400, integrator="midpoint", search=search_lib.CODE, fiducial_class=None,
-              baseline_weights=None, tail=True, batch_size=None):
+    def GetMask(self, x_value, call_model_function, call_model_args=None, vae=None,
+                encoder=None, decoder=None, z_baseline=None, z_input=None, steps=400,
+                integrator="midpoint", search=search_lib.CODE, fiducial_class=None,
+                baseline_weights=None, tail=True, batch_size=None):
+        """The attribution mask of one input.
+
+        Args:
+          x_value: one input (``GetMaskBatch``: a batch ``[B, ...]``).
+          call_model_args: dict passed to the model function, e.g. ``{"class_idx": c}``.
+          call_model_function: a :class:`tfpath.ModelFunction`; a PAIR callback also works when
+            both latents are given (the searches need the classifier).
+          vae: a VAE with ``encoder`` and ``decoder`` (e.g. :func:`tfpath.generative.conv_vae`);
+            or give ``encoder=`` / ``decoder=``.
+          encoder: ``x -> (mean, log_variance)`` or ``x -> mean``: the searches start at the mean.
+          decoder: ψ, ``z [n, m] -> [n, ...]`` with the inputs' shape.
+          z_baseline: z0 per input ``[B, m]`` (or ``[B, M, m]``: M fiducials per input, e.g. a set
+            of counterfactuals, weighted by ``baseline_weights``); None searches the
+            counterfactual fiducial (Eq. 2).
+          z_input: z per input ``[B, m]``; None searches the reconstruction latent (§3.1).
+          steps: nodes on each piece (the latent line and the tail). The paper gives no number;
+            the authors' code defaults to 200 and runs 50 (MNIST, Fashion-MNIST) or 25 (CelebA).
+            tfpath's default 400 keeps the completeness gap |Σ attr - (H(x) - H(x0))| within 1 %
+            of H(x) - H(x0) on average on a ReLU CNN over MNIST digits (mean 0.33 %, median
+            0.07 %; at 200: mean 1.8 %, pulled by paths that cross ReLU kinks; at 50: 5.3 %).
+            Cost grows linearly with it.
+          integrator: ``"midpoint"`` (the code's rule, default), ``"trapezoid"`` (the paper's
+            text), ``"left"``, ``"right"``, ``"gauss_legendre"`` (applied to each piece), ``"idgi"``
+            (IDGI on ``steps + 1`` nodes per piece: Yang, Wang and Bilgic, CVPR 2023) or an
+            integrator object.
+          search: :class:`tfpath.generative.SearchSettings` (``CODE``, the default, or ``PAPER``).
+          fiducial_class: the fiducial's class ĉ per input (or one int); None: the predicted class
+            of x (the paper). Distinct from ``call_model_args``'s class, which is the target's.
+          baseline_weights: weights of the M fiducials ``[M]`` / ``[B, M]`` (default uniform).
+          tail: include the straight piece ψ(z) → x (default; the paper's Eq. 3 alone ends at ψ(z)
+            and sums to ``F(ψ(z)) - F(ψ(z0))``: the details' ``end_value`` and completeness gap
+            then refer to ψ(z), not x).
+          batch_size: most points per model call (None: automatic).
+
+        Returns:
+          The mask, float32, the input's shape (sum channels for the paper's H×W map).
+          ``GetMaskWithDetails`` returns :class:`GenerativeIGDetails`.
+
+        Raises:
+          ValueError / TypeError naming the argument: no decoder; a decoder whose output shape
+          differs from the input or that returns NaN; latents of the wrong size or NaN;
+          ``fiducial_class`` with given ``z_baseline``; no encoder when a latent must
+          be searched; a PAIR callback when a latent must be searched; ``steps < 1``; the common
+          input errors. Warns (UserWarning naming the inputs) when a fiducial search does not
+          reach low entropy or changes the class.
+        """
+        return self._run(locals(), batch=False, details=False)
+
+    def GetMaskBatch(self, x_batch, call_model_function, call_model_args=None, vae=None,
+                     encoder=None, decoder=None, z_baseline=None, z_input=None, steps=400,
+                     integrator="midpoint", search=search_lib.CODE, fiducial_class=None,
+                     baseline_weights=None, tail=True, batch_size=None):
+        """The masks of a batch of inputs, computed together.
+
+        Args:
+          x_batch: the inputs ``[B, ...]``.
+          call_model_function, call_model_args: as :meth:`GetMask`;
+            ``call_model_args["class_idx"]`` may hold one class per input.
+          Other arguments: as :meth:`GetMask` (one value, or one per input where it says so).
+
+        Returns:
+          float32 masks, ``x_batch``'s shape.
+
+        Raises:
+          ValueError / TypeError: as :meth:`GetMask`; ``x_batch`` of one input's rank (use
+          :meth:`GetMask`).
+        """
+        return self._run(locals(), batch=True, details=False)
+
+    def GetMaskWithDetails(self, x_value, call_model_function, call_model_args=None, vae=None,
+                           encoder=None, decoder=None, z_baseline=None, z_input=None,
+                           steps=400, integrator="midpoint", search=search_lib.CODE,
+                           fiducial_class=None, baseline_weights=None, tail=True,
+                           batch_size=None):
+        """The mask of one input with its convergence delta and target values.
+
+        Args:
+          x_value: one input.
+          Other arguments: as :meth:`GetMask`.
+
+        Returns:
+          :class:`~tfpath.PathDetails` (see its attributes) of the input.
+
+        Raises:
+          ValueError / TypeError: as :meth:`GetMask`. Warns (UserWarning) when
+          ``F(x) ≈ F(x')`` (a degenerate, ~zero attribution).
+        """
+        return self._run(locals(), batch=False, details=True)
+
+    def GetMaskBatchWithDetails(self, x_batch, call_model_function, call_model_args=None,
+                                vae=None, encoder=None, decoder=None, z_baseline=None,
+                                z_input=None, steps=400, integrator="midpoint",
+                                search=search_lib.CODE, fiducial_class=None,
+                                baseline_weights=None, tail=True, batch_size=None):
+        """:meth:`GetMaskWithDetails` for a batch ``[B, ...]``; arrays gain a leading batch axis.
+
+        Args:
+          x_batch: the inputs ``[B, ...]``.
+          Other arguments: as :meth:`GetMaskBatch`.
+
+        Returns:
+          :class:`~tfpath.PathDetails` with a leading batch axis.
+
+        Raises:
+          As :meth:`GetMaskBatch`. Warns (UserWarning) naming the inputs whose ``F(x) ≈ F(x')``.
+        """
+        return self._run(locals(), batch=True, details=True)
+
+    def _plan(self, prep, *, vae, encoder, decoder, z_baseline, z_input, steps, integrator,
+              search, fiducial_class, baseline_weights, tail, batch_size):
         integ = self._integrator(integrator, "midpoint")
         steps = validation.check_positive_int(steps, "steps",
                                               minimum=2 if integ.needs_values else 1)

@@ -73,10 +73,6 @@ class IG2(TFPathSaliency):
     """IG² and Expected IG²: ``φ = Σ_b w_b Σ_{j<k} ∇F(p_j^b) ⊙ (p_j^b - p_{j+1}^b)`` along the
     GradPath ``p^b`` toward each reference x^r_b (see :class:`tfpath.paths.GradPath`).
 
-    ``GetMask(x_value, call_model_function, call_model_args=None, references=None,
-    representation=None, steps=201, step_size=None, clip=None, norm="l2",
-    distance="sqeuclidean", percentile=95.0, reference_weights=None, integrator="left",
-    batch_size=None)``
 
     Every (input, reference) pair is a row; all rows step together in one compiled loop, one
     forward pass per step giving the target, its gradient and the representation distance's
@@ -84,51 +80,121 @@ class IG2(TFPathSaliency):
     attribution is accumulated online). The paper makes "no distinction between IG² and
     Expected IG²": with M references the mask is their weighted mean (uniform by default).
 
-    Args:
-      call_model_function: a :class:`tfpath.ModelFunction` (the representation is read from
-        its model in the same forward pass as the target).
-      call_model_args: ``{"class_idx": c}`` (one class or one per input); the paper explains
-        the pre-softmax logit of the predicted (or true) class.
-      references: the counterfactual references x^r: an array ``[M, ...]`` (shared),
-        ``[B, M, ...]`` (per input), or a :mod:`tfpath.baselines` object, e.g.
-        :class:`~tfpath.baselines.OtherClassSamples` (the paper's default: other classes
-        only), :class:`~tfpath.baselines.ClassSamples` (anomaly detection: the normal class),
-        :class:`~tfpath.baselines.RelevantClassSamples` (the "relevant" trick). Required.
-      representation: the representation layer f̃: None (the penultimate layer of a Keras
-        model, the paper's choice), a layer name or index (its output), ``"input"`` (the
-        identity) or a callable ``x -> features`` (see :mod:`tfpath.core.representation`).
-      steps: the number of steps k (= gradient evaluations per reference). Default 201, the
-        authors' code's default.
-      step_size: η, > 0; None (default) takes ``η = ‖x - x^r‖₂ / steps`` per (input, reference),
-        so each GradPath is as long as the straight line to its reference (tfpath's default:
-        scale-free; the paper tunes η per dataset, Table A.1, e.g. 1024 for ImageNet in
-        [0, 255], and the code's notebooks 512 / 0.05 / 0.01).
-      clip: None, or ``(low, high)``: every step is clipped to the inputs' valid range (the
-        authors' code does; Algorithm 1 does not).
-      norm: ``"l2"`` (Algorithm 1 and the code) or ``"l1_sparse"`` (Eq. 21).
-      distance: ``"sqeuclidean"`` (Eq. 4), ``"cosine"`` or ``"l1"`` (§7.3).
-      percentile: the sparsity of ``"l1_sparse"`` (top ``100 - percentile`` % of features).
-      reference_weights: relative weights ``[M]`` or ``[B, M]`` (default uniform).
-      integrator: ``"left"`` (the code's rule: the gradient at the start of each step) or
-        ``"idgi"`` (IDGI along GradPath: Yang, Wang and Bilgic, CVPR 2023, Algorithm 1).
-      batch_size: most rows stepped together (None: automatic).
-
-    Returns:
-      The mask, float32, the input's shape. ``GetMaskWithDetails`` returns
-      :class:`IG2Details` (GradCF per reference, GradCFE, the completeness gap).
-
-    Raises:
-      ValueError / TypeError naming the argument: no references or references of another
-      shape, a representation layer that does not exist or does not depend on the input,
-      ``steps < 1``, ``step_size <= 0``, a bad ``clip`` (or inputs outside it), ``norm``,
-      ``distance`` or ``percentile``, a PAIR callback as ``call_model_function``, and the
-      common input errors. Warns (UserWarning) when references are predicted as the explained
-      class: same-class references flip attributions (the paper's Fig. 12).
+    The method arguments are :meth:`GetMask`'s (PAIR's positional order after
+    ``call_model_args``).
     """
 
-    def _plan(self, prep, references=None, representation=None, steps=201, step_size=None,
-              clip=None, norm="l2", distance="sqeuclidean", percentile=95.0,
-              reference_weights=None, integrator="left", batch_size=None):
+    def GetMask(self, x_value, call_model_function, call_model_args=None, references=None,
+                representation=None, steps=201, step_size=None, clip=None, norm="l2",
+                distance="sqeuclidean", percentile=95.0, reference_weights=None,
+                integrator="left", batch_size=None):
+        """The attribution mask of one input.
+
+        Args:
+          x_value: one input (``GetMaskBatch``: a batch ``[B, ...]``).
+          call_model_function: a :class:`tfpath.ModelFunction` (the representation is read from
+            its model in the same forward pass as the target).
+          call_model_args: ``{"class_idx": c}`` (one class or one per input); the paper explains
+            the pre-softmax logit of the predicted (or true) class.
+          references: the counterfactual references x^r: an array ``[M, ...]`` (shared),
+            ``[B, M, ...]`` (per input), or a :mod:`tfpath.baselines` object, e.g.
+            :class:`~tfpath.baselines.OtherClassSamples` (the paper's default: other classes
+            only), :class:`~tfpath.baselines.ClassSamples` (anomaly detection: the normal class),
+            :class:`~tfpath.baselines.RelevantClassSamples` (the "relevant" trick). Required.
+          representation: the representation layer f̃: None (the penultimate layer of a Keras
+            model, the paper's choice), a layer name or index (its output), ``"input"`` (the
+            identity) or a callable ``x -> features`` (see :mod:`tfpath.core.representation`).
+          steps: the number of steps k (= gradient evaluations per reference). Default 201, the
+            authors' code's default.
+          step_size: η, > 0; None (default) takes ``η = ‖x - x^r‖₂ / steps`` per (input,
+            reference), so each GradPath is as long as the straight line to its reference (tfpath's default:
+            scale-free; the paper tunes η per dataset, Table A.1, e.g. 1024 for ImageNet in
+            [0, 255], and the code's notebooks 512 / 0.05 / 0.01).
+          clip: None, or ``(low, high)``: every step is clipped to the inputs' valid range (the
+            authors' code does; Algorithm 1 does not).
+          norm: ``"l2"`` (Algorithm 1 and the code) or ``"l1_sparse"`` (Eq. 21).
+          distance: ``"sqeuclidean"`` (Eq. 4), ``"cosine"`` or ``"l1"`` (§7.3).
+          percentile: the sparsity of ``"l1_sparse"`` (top ``100 - percentile`` % of features).
+          reference_weights: relative weights ``[M]`` or ``[B, M]`` (default uniform).
+          integrator: ``"left"`` (the code's rule: the gradient at the start of each step) or
+            ``"idgi"`` (IDGI along GradPath: Yang, Wang and Bilgic, CVPR 2023, Algorithm 1).
+          batch_size: most rows stepped together (None: automatic).
+
+        Returns:
+          The mask, float32, the input's shape. ``GetMaskWithDetails`` returns
+          :class:`IG2Details` (GradCF per reference, GradCFE, the completeness gap).
+
+        Raises:
+          ValueError / TypeError naming the argument: no references or references of another
+          shape, a representation layer that does not exist or does not depend on the input,
+          ``steps < 1``, ``step_size <= 0``, a bad ``clip`` (or inputs outside it), ``norm``,
+          ``distance`` or ``percentile``, a PAIR callback as ``call_model_function``, and the
+          common input errors. Warns (UserWarning) when references are predicted as the explained
+          class: same-class references flip attributions (the paper's Fig. 12).
+        """
+        return self._run(locals(), batch=False, details=False)
+
+    def GetMaskBatch(self, x_batch, call_model_function, call_model_args=None, references=None,
+                     representation=None, steps=201, step_size=None, clip=None, norm="l2",
+                     distance="sqeuclidean", percentile=95.0, reference_weights=None,
+                     integrator="left", batch_size=None):
+        """The masks of a batch of inputs, computed together.
+
+        Args:
+          x_batch: the inputs ``[B, ...]``.
+          call_model_function, call_model_args: as :meth:`GetMask`;
+            ``call_model_args["class_idx"]`` may hold one class per input.
+          Other arguments: as :meth:`GetMask` (one value, or one per input where it says so).
+
+        Returns:
+          float32 masks, ``x_batch``'s shape.
+
+        Raises:
+          ValueError / TypeError: as :meth:`GetMask`; ``x_batch`` of one input's rank (use
+          :meth:`GetMask`).
+        """
+        return self._run(locals(), batch=True, details=False)
+
+    def GetMaskWithDetails(self, x_value, call_model_function, call_model_args=None,
+                           references=None, representation=None, steps=201, step_size=None,
+                           clip=None, norm="l2", distance="sqeuclidean", percentile=95.0,
+                           reference_weights=None, integrator="left", batch_size=None):
+        """The mask of one input with its convergence delta and target values.
+
+        Args:
+          x_value: one input.
+          Other arguments: as :meth:`GetMask`.
+
+        Returns:
+          :class:`~tfpath.PathDetails` (see its attributes) of the input.
+
+        Raises:
+          ValueError / TypeError: as :meth:`GetMask`. Warns (UserWarning) when
+          ``F(x) ≈ F(x')`` (a degenerate, ~zero attribution).
+        """
+        return self._run(locals(), batch=False, details=True)
+
+    def GetMaskBatchWithDetails(self, x_batch, call_model_function, call_model_args=None,
+                                references=None, representation=None, steps=201,
+                                step_size=None, clip=None, norm="l2", distance="sqeuclidean",
+                                percentile=95.0, reference_weights=None, integrator="left",
+                                batch_size=None):
+        """:meth:`GetMaskWithDetails` for a batch ``[B, ...]``; arrays gain a leading batch axis.
+
+        Args:
+          x_batch: the inputs ``[B, ...]``.
+          Other arguments: as :meth:`GetMaskBatch`.
+
+        Returns:
+          :class:`~tfpath.PathDetails` with a leading batch axis.
+
+        Raises:
+          As :meth:`GetMaskBatch`. Warns (UserWarning) naming the inputs whose ``F(x) ≈ F(x')``.
+        """
+        return self._run(locals(), batch=True, details=True)
+
+    def _plan(self, prep, *, references, representation, steps, step_size, clip, norm,
+              distance, percentile, reference_weights, integrator, batch_size):
         mf = prep.model_function
         if mf is None:
             raise TypeError("call_model_function: IG² reads the representation layer in the "

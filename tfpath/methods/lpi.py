@@ -17,10 +17,6 @@ class LPI(TFPathSaliency):
     """LPI: ``φ(x) = Σ_j p_j (x - x'_j) ⊙ E_α ∇F(x'_j + α(x - x'_j))`` over the references
     x'_j of x's neighbourhood, with densities p_j (Eq. 6).
 
-    ``LPI(distribution, model=None).GetMask(x_value, call_model_function, call_model_args=None,
-    k=1, estimator="expectation", alpha_range=None, references="weighted",
-    integrator="monte_carlo", seed=None, batch_size=None)``
-
     Each reference's path takes ``k`` random α (the paper: one, "a single random step"), so an
     input costs ``m·k`` gradients; all references of all inputs are rows of one batched loop.
 
@@ -38,24 +34,11 @@ class LPI(TFPathSaliency):
       model: the model whose logits assign inputs to neighbourhoods (default: the
         distribution's own, else the model of a :class:`tfpath.ModelFunction` passed as
         ``call_model_function``).
-      k: α samples per reference (>= 1).
-      estimator: ``"expectation"`` or ``"code"``.
-      alpha_range: overrides the estimator's α range.
-      references: ``"weighted"`` (all m references with weights p_j: Eq. 6 and the code) or
-        ``"sampled"`` (m draws from Categorical(p) with equal weights: the text's "sampling
-        from clusters using the corresponding densities").
-      integrator: ``"monte_carlo"`` or ``"idgi"`` (IDGI on random nodes, see
-        :class:`tfpath.integrate.IDGI`).
-      seed: seed of a private NumPy generator (α and sampled references; None: fresh).
-      batch_size: most points per model call.
-
-    Returns:
-      The mask, float32, the input's shape (signed, per channel, like the authors').
 
     Raises:
-      ValueError / TypeError: a distribution fitted for another class count or input shape,
-      no model to assign neighbourhoods, ``k < 1``, unknown estimator / references /
-      integrator, and the common input errors.
+      TypeError: ``distribution`` is not a :class:`tfpath.LocalDistribution`.
+
+    The method arguments are :meth:`GetMask`'s.
     """
 
     def __init__(self, distribution, model=None):
@@ -65,8 +48,94 @@ class LPI(TFPathSaliency):
         self.distribution = distribution
         self.model = model
 
-    def _plan(self, prep, k=1, estimator="expectation", alpha_range=None, references="weighted",
-              integrator="monte_carlo", seed=None, batch_size=None):
+    def GetMask(self, x_value, call_model_function, call_model_args=None, k=1,
+                estimator="expectation", alpha_range=None, references="weighted",
+                integrator="monte_carlo", seed=None, batch_size=None):
+        """The attribution mask of one input.
+
+        Args:
+          x_value: one input (``GetMaskBatch``: a batch ``[B, ...]``).
+          call_model_function: a :class:`tfpath.ModelFunction` or a PAIR call_model_function.
+          call_model_args: dict passed to the model function, e.g. ``{"class_idx": c}``.
+          k: α samples per reference (>= 1).
+          estimator: ``"expectation"`` or ``"code"``.
+          alpha_range: overrides the estimator's α range.
+          references: ``"weighted"`` (all m references with weights p_j: Eq. 6 and the code) or
+            ``"sampled"`` (m draws from Categorical(p) with equal weights: the text's "sampling
+            from clusters using the corresponding densities").
+          integrator: ``"monte_carlo"`` or ``"idgi"`` (IDGI on random nodes, see
+            :class:`tfpath.integrate.IDGI`).
+          seed: seed of a private NumPy generator (α and sampled references; None: fresh).
+          batch_size: most points per model call.
+
+        Returns:
+          The mask, float32, the input's shape (signed, per channel, like the authors').
+
+        Raises:
+          ValueError / TypeError: a distribution fitted for another class count or input shape,
+          no model to assign neighbourhoods, ``k < 1``, unknown estimator / references /
+          integrator, and the common input errors.
+        """
+        return self._run(locals(), batch=False, details=False)
+
+    def GetMaskBatch(self, x_batch, call_model_function, call_model_args=None, k=1,
+                     estimator="expectation", alpha_range=None, references="weighted",
+                     integrator="monte_carlo", seed=None, batch_size=None):
+        """The masks of a batch of inputs, computed together.
+
+        Args:
+          x_batch: the inputs ``[B, ...]``.
+          call_model_function, call_model_args: as :meth:`GetMask`;
+            ``call_model_args["class_idx"]`` may hold one class per input.
+          Other arguments: as :meth:`GetMask` (one value, or one per input where it says so).
+
+        Returns:
+          float32 masks, ``x_batch``'s shape.
+
+        Raises:
+          ValueError / TypeError: as :meth:`GetMask`; ``x_batch`` of one input's rank (use
+          :meth:`GetMask`).
+        """
+        return self._run(locals(), batch=True, details=False)
+
+    def GetMaskWithDetails(self, x_value, call_model_function, call_model_args=None, k=1,
+                           estimator="expectation", alpha_range=None, references="weighted",
+                           integrator="monte_carlo", seed=None, batch_size=None):
+        """The mask of one input with its convergence delta and target values.
+
+        Args:
+          x_value: one input.
+          Other arguments: as :meth:`GetMask`.
+
+        Returns:
+          :class:`~tfpath.PathDetails` (see its attributes) of the input.
+
+        Raises:
+          ValueError / TypeError: as :meth:`GetMask`. Warns (UserWarning) when
+          ``F(x) ≈ F(x')`` (a degenerate, ~zero attribution).
+        """
+        return self._run(locals(), batch=False, details=True)
+
+    def GetMaskBatchWithDetails(self, x_batch, call_model_function, call_model_args=None, k=1,
+                                estimator="expectation", alpha_range=None,
+                                references="weighted", integrator="monte_carlo", seed=None,
+                                batch_size=None):
+        """:meth:`GetMaskWithDetails` for a batch ``[B, ...]``; arrays gain a leading batch axis.
+
+        Args:
+          x_batch: the inputs ``[B, ...]``.
+          Other arguments: as :meth:`GetMaskBatch`.
+
+        Returns:
+          :class:`~tfpath.PathDetails` with a leading batch axis.
+
+        Raises:
+          As :meth:`GetMaskBatch`. Warns (UserWarning) naming the inputs whose ``F(x) ≈ F(x')``.
+        """
+        return self._run(locals(), batch=True, details=True)
+
+    def _plan(self, prep, *, k, estimator, alpha_range, references, integrator, seed,
+              batch_size):
         k = validation.check_positive_int(k, "k")
         if estimator not in ESTIMATORS:
             raise ValueError(f"estimator: expected one of {ESTIMATORS}, received {estimator!r}")

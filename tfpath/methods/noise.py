@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from tfpath.core import validation
+from tfpath.methods.base import unexpected_keyword_message
 
 KINDS = ("smoothgrad", "smoothgrad_sq", "vargrad")
 
@@ -33,7 +34,8 @@ class NoiseTunnel:
     """Wraps a tfpath method so that its masks are averaged over noisy copies of the input.
 
     ``NoiseTunnel(method, kind="smoothgrad").GetMask(x_value, call_model_function,
-    call_model_args=None, nsamples=25, stdev_spread=0.15, seed=None, **method_kwargs)``
+    call_model_args=None, nsamples=25, stdev_spread=0.15, seed=None, **method_kwargs)``:
+    ``method_kwargs`` are the wrapped method's own arguments (checked against them).
 
     Args:
       method: a tfpath method instance (``tfpath.IntegratedGradients()``, ...).
@@ -54,7 +56,7 @@ class NoiseTunnel:
         self.kind = kind
 
     def GetMaskBatch(self, x_batch, call_model_function, call_model_args=None, nsamples=25,
-                     stdev_spread=0.15, seed=None, **kwargs):
+                     stdev_spread=0.15, seed=None, **method_kwargs):
         """Noise-averaged masks of a batch ``[B, ...]``.
 
         Args:
@@ -67,15 +69,19 @@ class NoiseTunnel:
           stdev_spread: noise standard deviation as a fraction of each input's value range.
           seed: an int, a ``numpy.random.Generator`` / ``RandomState`` (used as given), or
             None (a fresh private generator; NumPy's global generator is never used).
-          kwargs: the wrapped method's arguments.
+          method_kwargs: the wrapped method's ``GetMask`` arguments (e.g. ``x_steps=`` for
+            IntegratedGradients).
 
         Returns:
           float32 masks, ``x_batch``'s shape.
 
         Raises:
           ValueError / TypeError: bad ``x_batch``, ``nsamples < 1``, negative
-          ``stdev_spread``, a bad seed, and the wrapped method's errors.
+          ``stdev_spread``, a bad seed, a keyword that is neither NoiseTunnel's nor the
+          wrapped method's (naming ``NoiseTunnel.GetMaskBatch``), and the wrapped method's
+          errors.
         """
+        kwargs = self._check_keywords("GetMaskBatch", method_kwargs)
         x = validation.check_array(x_batch, "x_batch", min_rank=1)
         nsamples = validation.check_positive_int(nsamples, "nsamples")
         stdev_spread = validation.check_nonnegative(stdev_spread, "stdev_spread")
@@ -106,11 +112,41 @@ class NoiseTunnel:
         return out.astype(np.float32)
 
     def GetMask(self, x_value, call_model_function, call_model_args=None, nsamples=25,
-                stdev_spread=0.15, seed=None, **kwargs):
-        """:meth:`GetMaskBatch` for one input; returns its mask."""
+                stdev_spread=0.15, seed=None, **method_kwargs):
+        """The noise-averaged mask of one input.
+
+        Args:
+          x_value: one input.
+          call_model_function, call_model_args: as the wrapped method's.
+          nsamples: noisy copies (>= 1).
+          stdev_spread: noise standard deviation as a fraction of the input's value range.
+          seed: an int, a ``numpy.random.Generator`` / ``RandomState``, or None (fresh).
+          method_kwargs: the wrapped method's ``GetMask`` arguments.
+
+        Returns:
+          The float32 mask, the input's shape.
+
+        Raises:
+          As :meth:`GetMaskBatch`, naming ``NoiseTunnel.GetMask``.
+        """
+        kwargs = self._check_keywords("GetMask", method_kwargs)
         x_value = validation.check_array(x_value, "x_value")
         for name in getattr(self.method, "per_input_arguments", ()):
             if kwargs.get(name) is not None and np.ndim(kwargs[name]) >= 1:
                 kwargs[name] = np.asarray(kwargs[name])[None]      # one input's value
         return self.GetMaskBatch(x_value[None], call_model_function, call_model_args,
                                  nsamples, stdev_spread, seed, **kwargs)[0]
+
+    def _check_keywords(self, public, method_kwargs):
+        """``method_kwargs`` as a new dict; raises TypeError naming ``NoiseTunnel.<public>``
+        for a keyword the wrapped method does not take."""
+        names = getattr(self.method, "_method_arguments", None)
+        if names is not None:
+            valid = names()
+            for key in method_kwargs:
+                if key not in valid:
+                    raise TypeError(unexpected_keyword_message(
+                        f"NoiseTunnel.{public}", key,
+                        ["x_value" if public == "GetMask" else "x_batch", "call_model_function",
+                         "call_model_args", "nsamples", "stdev_spread", "seed"] + valid))
+        return dict(method_kwargs)
