@@ -21,6 +21,7 @@ path's start and at its final state.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
@@ -28,6 +29,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 import tensorflow as tf
 
+from tfpath.core import progress as progress_lib
 from tfpath.core.compiled import quiet_tracing
 from tfpath.protocols import BaselineSet, Evaluation, Rows, Schedule
 
@@ -62,6 +64,7 @@ class LoopKey:
     need_ends: bool
     keep_values: bool
     keep_end: bool
+    progress: bool = False
 
 
 @dataclass
@@ -100,6 +103,16 @@ def _tile(t, times):
         return None
     return tf.reshape(tf.tile(t[None], tf.concat([[times], tf.ones([tf.rank(t)], tf.int32)], 0)),
                       tf.concat([[times * tf.shape(t)[0]], tf.shape(t)[1:]], 0))
+
+
+# the progress bar of the integrate() call that is running (ticked from the compiled loop)
+_BAR = []
+
+
+def _tick():
+    if _BAR:
+        _BAR[-1].update(1)
+    return []
 
 
 def _run_group(key: LoopKey, evaluator, rows: Rows, params, node_weights):
@@ -144,6 +157,8 @@ def _run_group(key: LoopKey, evaluator, rows: Rows, params, node_weights):
             new_state = tf.nest.map_structure(lambda new, old: tf.where(last, old, new),
                                               new_state, state)
         new_acc = integrator.update(acc, grads, values, moves, w)
+        if key.progress:                        # one tick per model call (a bar is showing)
+            tf.py_function(_tick, [], [])
         # keep the loop variables' static shapes (dynamic reshapes above lose them)
         tf.nest.map_structure(lambda new, old: new.set_shape(old.shape), new_state, state)
         tf.nest.map_structure(lambda new, old: new.set_shape(old.shape), new_acc, acc)
@@ -265,7 +280,8 @@ def _groups(n_rows: int, per_call: int):
 def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet,
               schedule: Schedule, class_idx: Optional[np.ndarray] = None,
               context: Optional[Mapping[str, np.ndarray]] = None,
-              batch_size: Optional[int] = None, details: bool = False) -> PathResult:
+              batch_size: Optional[int] = None, details: bool = False,
+              progress: bool = False, label: str = "") -> PathResult:
     """Integrates along ``path`` from every baseline of every input, streaming in chunks.
 
     Args:
@@ -281,6 +297,8 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
         with each row (the baselines' own per-row context is added).
       batch_size: most points per model call; None chooses :func:`auto_rows`.
       details: also return F at both ends, along the path and the final state.
+      progress: show a bar of the model calls on stderr (when there are several), labelled
+        ``label``; the compiled loop then ticks it after every call.
 
     Returns:
       :class:`PathResult`.
@@ -311,6 +329,9 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
                   n_groups == 1, -(-k // chunk) == 1, uses_class,
                   schedule.includes_first, schedule.includes_last, need_ends,
                   keep_values=details, keep_end=details and path.adaptive)
+    calls = n_groups * -(-k // chunk)
+    if progress and calls > 1:
+        key = dataclasses.replace(key, progress=True)
     fn = _compiled(evaluator, key)
     padded = np.concatenate([keep, np.full(n_groups * group - len(keep), keep[-1])])
     row_weight = weights.reshape(-1)[padded].copy()
@@ -329,6 +350,8 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
     row_context = {name: tf.constant(np.asarray(v).reshape((n_inputs * m,) + np.shape(v)[2:])
                                      [padded]) for name, v in baselines.context.items()}
     input_context = {name: tf.constant(v) for name, v in (context or {}).items()}
+    if key.progress:
+        _BAR.append(progress_lib.Progress(calls, label, enabled=True, unit="call"))
     try:
         out = fn(tf.constant(x), tf.constant(np.asarray(baselines.pool, np.float32)),
                  tf.constant(padded // m, tf.int32),
@@ -339,6 +362,9 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
     except (tf.errors.OpError, ValueError, TypeError):
         evaluator.raise_pending()
         raise
+    finally:
+        if key.progress:
+            _BAR.pop().close()
     attribution = out["attribution"].numpy()
     residual = out["residual"].numpy()
     real = len(keep)

@@ -38,6 +38,7 @@ import saliency.core as pair_core
 from tfpath import baselines as baselines_lib
 from tfpath import engine
 from tfpath import integrate
+from tfpath.core import progress as progress_lib
 from tfpath.core import validation
 from tfpath.core.model_function import NO_GRADIENT_MESSAGE, ModelFunction
 from tfpath.protocols import BaselineSet, Schedule
@@ -192,6 +193,17 @@ class TFPathSaliency(pair_core.CoreSaliency):
     #: the rank of one input when the method fixes it (Blur IG: images [H, W, C]); else the
     #: model's declared input shape decides
     input_rank: Optional[int] = None
+
+    def __init__(self, progress: Optional[bool] = None):
+        """Args:
+          progress: a progress bar of the model calls on stderr for long calls: None (default)
+            when stderr is a terminal, True always, False never.
+
+        Raises:
+          TypeError naming ``progress``: not None or a bool.
+        """
+        progress_lib.wanted(progress)
+        self.progress = progress
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -410,7 +422,8 @@ class TFPathSaliency(pair_core.CoreSaliency):
             evaluator.configure(evaluator.args, details or plan.integrator.needs_values)
         result = engine.integrate(evaluator, plan.path, plan.integrator, prep.x, plan.baselines,
                                   plan.schedule, prep.class_idx, plan.context, plan.batch_size,
-                                  details)
+                                  details, progress=progress_lib.wanted(getattr(self, "progress", None)),
+                                  label=type(self).__name__)
         warn_if_degenerate(result, type(self).__name__)
         return self._report(prep, plan, result, details)
 

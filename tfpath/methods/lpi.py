@@ -34,6 +34,7 @@ class LPI(TFPathSaliency):
       model: the model whose logits assign inputs to neighbourhoods (default: the
         distribution's own, else the model of a :class:`tfpath.ModelFunction` passed as
         ``call_model_function``).
+      progress: a progress bar of the model calls: None (on a terminal), True, False.
 
     Raises:
       TypeError: ``distribution`` is not a :class:`tfpath.LocalDistribution`.
@@ -41,7 +42,8 @@ class LPI(TFPathSaliency):
     The method arguments are :meth:`GetMask`'s.
     """
 
-    def __init__(self, distribution, model=None):
+    def __init__(self, distribution, model=None, progress=None):
+        super().__init__(progress)
         if not hasattr(distribution, "baseline_set"):
             raise TypeError(f"distribution: expected a tfpath.LocalDistribution, received "
                             f"{type(distribution).__name__}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from tfpath.core import memo, validation
+from tfpath.core import progress as progress_lib
 from tfpath.core.keras_utils import is_keras_model
 from tfpath.core.model_function import ModelFunction
 from tfpath.core.output_checks import predicted_classes
@@ -64,6 +65,8 @@ class Scorer:
       batch_size: images per model call.
       default_target: the metric's target when ``target`` is None (e.g. SIC's
         ``"probability"``); plain callables ignore it (their outputs are the scores).
+      progress: a bar over the model calls of long scorings (8 calls or more) on stderr: None
+        (default) when stderr is a terminal, True, False.
 
     Calling it, ``scorer(x, class_idx) -> (values [n] float64, predicted [n] int or None)``.
 
@@ -72,8 +75,9 @@ class Scorer:
       ``"score"`` for a plain callable; a bad ``batch_size``.
     """
 
-    def __init__(self, model, target=None, batch_size=256, default_target=None):
+    def __init__(self, model, target=None, batch_size=256, default_target=None, progress=None):
         self.batch_size = validation.check_positive_int(batch_size, "batch_size")
+        self.progress = progress_lib.wanted(progress)
         self.model_function = None
         self._fn = None
         if isinstance(model, ModelFunction):
@@ -137,10 +141,15 @@ class Scorer:
         """
         n = x.shape[0]
         values, predicted = [], []
-        for s in range(0, n, self.batch_size):
-            c = None if class_idx is None else class_idx[s:s + self.batch_size]
-            v, out = self._chunk(np.ascontiguousarray(x[s:s + self.batch_size], np.float32), c)
-            values.append(np.asarray(v, np.float64).reshape(-1))
-            predicted.append(predicted_classes(out))
+        calls = -(-n // self.batch_size)
+        with progress_lib.Progress(calls, "scoring", enabled=self.progress and calls >= 8,
+                                   unit="call") as bar:
+            for s in range(0, n, self.batch_size):
+                c = None if class_idx is None else class_idx[s:s + self.batch_size]
+                v, out = self._chunk(np.ascontiguousarray(x[s:s + self.batch_size], np.float32),
+                                     c)
+                values.append(np.asarray(v, np.float64).reshape(-1))
+                predicted.append(predicted_classes(out))
+                bar.update(1)
         pred = None if any(p is None for p in predicted) else np.concatenate(predicted)
         return np.concatenate(values), pred
