@@ -50,6 +50,7 @@ _LAZY = {
     "Epistemic": "tfpath.uncertainty",
     "TextModel": "tfpath.text",
     "TokenAttribution": "tfpath.text",
+    "explain_dataset": "tfpath.dataset",
 }
 # submodules that ``import tfpath`` used to import eagerly, listed by ``dir(tfpath)``
 _SUBMODULES = ("baselines", "targets")

@@ -39,7 +39,7 @@ class Progress:
     """A progress bar (tqdm) over ``total`` steps, silent when disabled.
 
     Args:
-      total: the number of steps (at least 1).
+      total: the number of steps (at least 1), or None when unknown.
       label: text in front of the bar.
       enabled: None (a bar only when ``stream`` is a terminal), True or False.
       stream: where to write; default ``sys.stderr``.
@@ -50,7 +50,8 @@ class Progress:
     """
 
     def __init__(self, total, label="", enabled=None, stream=None, unit="it"):
-        self.total, self.label = max(int(total), 1), label
+        self.total = None if total is None else max(int(total), 1)
+        self.label = label
         self.stream = stream or sys.stderr
         self.enabled = wanted(enabled, self.stream)
         self.done = 0

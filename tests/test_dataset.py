@@ -1,0 +1,100 @@
+"""explain_dataset: sharded, resumable attribution of a tf.data.Dataset."""
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfpath
+from tfpath.dataset import explain_dataset, load_shards
+
+
+@pytest.fixture(scope="module")
+def setup():
+    model = tfpath.zoo.small_cnn((8, 8, 1), 3, width=4, seed=2)
+    mf = tfpath.ModelFunction(model)
+    x = np.random.default_rng(0).random((23, 8, 8, 1)).astype(np.float32)
+    y = np.arange(23) % 3
+    return mf, x, y
+
+
+def test_shards_equal_one_batch_call(setup, tmp_path):
+    mf, x, y = setup
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    index = explain_dataset(tfpath.IntegratedGradients(), mf, ds, tmp_path, shard_size=5,
+                            x_steps=8)
+    assert index["images"] == 23 and len(index["shards"]) == 5          # 5+5+5+5+3
+    got = load_shards(tmp_path)
+    direct = tfpath.IntegratedGradients().GetMaskBatchWithDetails(x, mf, {"class_idx": y},
+                                                                    x_steps=8)
+    np.testing.assert_allclose(got["masks"], direct.mask, atol=1e-6)
+    np.testing.assert_allclose(got["convergence_delta"], direct.convergence_delta, atol=1e-6)
+    np.testing.assert_array_equal(got["index"], np.arange(23))
+    np.testing.assert_array_equal(got["class_idx"], y)
+    # images without classes: the predicted class is explained and recorded
+    half = explain_dataset(tfpath.IntegratedGradients(), mf, tf.data.Dataset.from_tensor_slices(
+        x), tmp_path / "plain", shard_size=8, x_steps=8, float16=True)
+    plain = load_shards(tmp_path / "plain")
+    assert plain["masks"].dtype == np.float16 and half["images"] == 23
+    np.testing.assert_array_equal(plain["class_idx"], mf.model.predict(x, verbose=0).argmax(1))
+
+
+def test_a_killed_run_resumes_and_equals_an_uninterrupted_one(setup, tmp_path):
+    mf, x, y = setup
+    fail_at = [12]                                   # element 12 is in shard 2 (of 5 each)
+
+    def maybe_fail(i, image):
+        if int(i) == fail_at[0]:
+            raise RuntimeError("killed")
+        return image
+
+    def dataset():
+        ds = tf.data.Dataset.from_tensor_slices((np.arange(23), x, y))
+        return ds.map(lambda i, image, c: (tf.numpy_function(
+            maybe_fail, [i, image], tf.float32), c))
+    with pytest.raises(Exception, match="killed"):
+        explain_dataset(tfpath.IntegratedGradients(), mf, dataset(), tmp_path / "run",
+                        shard_size=5, x_steps=8)
+    done = json.loads((tmp_path / "run" / "index.json").read_text())["shards"]
+    assert sorted(done) == ["shard-00000.npz", "shard-00001.npz"]         # lost only shard 2
+    before = {name: (tmp_path / "run" / name).stat().st_mtime_ns for name in done}
+    fail_at[0] = -1
+    explain_dataset(tfpath.IntegratedGradients(), mf, dataset(), tmp_path / "run",
+                    shard_size=5, x_steps=8)
+    assert all((tmp_path / "run" / n).stat().st_mtime_ns == t for n, t in before.items())
+    explain_dataset(tfpath.IntegratedGradients(), mf, dataset(), tmp_path / "whole",
+                    shard_size=5, x_steps=8)
+    resumed, whole = load_shards(tmp_path / "run"), load_shards(tmp_path / "whole")
+    for key in whole:
+        np.testing.assert_array_equal(resumed[key], whole[key])
+
+
+def test_job_arrays_split_the_shards(setup, tmp_path):
+    mf, x, y = setup
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    for job in range(3):
+        explain_dataset(tfpath.IntegratedGradients(), mf, ds, tmp_path, shard_size=4,
+                        shard=(job, 3), x_steps=8)
+    listed = [json.loads((tmp_path / f"index-{j}-of-3.json").read_text())["shards"]
+              for j in range(3)]
+    assert sorted(listed[1]) == ["shard-00001.npz", "shard-00004.npz"]
+    np.testing.assert_array_equal(load_shards(tmp_path)["index"], np.arange(23))
+
+
+def test_bad_input_is_named(setup, tmp_path):
+    mf, x, y = setup
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    method = tfpath.IntegratedGradients()
+    explain_dataset(method, mf, ds, tmp_path, shard_size=8, x_steps=8)
+    with pytest.raises(ValueError, match="out: .* another configuration"):
+        explain_dataset(method, mf, ds, tmp_path, shard_size=8, x_steps=16)
+    for bad in ((3, 3), (-1, 2), (0, 0), "0/2"):
+        with pytest.raises(ValueError, match="shard"):
+            explain_dataset(method, mf, ds, tmp_path / "s", shard=bad, x_steps=8)
+    with pytest.raises(TypeError, match="dataset"):
+        explain_dataset(method, mf, x, tmp_path / "d")
+    ragged = tf.data.Dataset.from_generator(
+        lambda: (np.zeros(s, np.float32) for s in [(8, 8, 1)] * 4 + [(6, 6, 1)] * 4),
+        output_signature=tf.TensorSpec([None, None, 1], tf.float32))
+    with pytest.raises(ValueError, match="dataset: element 4 has shape"):
+        explain_dataset(method, mf, ragged, tmp_path / "r", shard_size=4, x_steps=8)
