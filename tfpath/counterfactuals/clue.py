@@ -506,7 +506,7 @@ class NablaCLUE:
                         else tf.sqrt(tf.reduce_sum(tf.square(diff), axis=1) + _EPS))
                 loss = loss + s.distance_weight * dist
             if s.prediction_weight > 0:
-                log_p = measures.log_mean_probs(measures.sample_log_probs(outputs, kind))
+                log_p = search_lib.mean_log_probs(outputs, kind)
                 cross = -tf.reduce_sum(tf.cast(ctx["p0"], tf.float64) * log_p, axis=1)
                 loss = loss + s.prediction_weight * tf.cast(cross, tf.float32)
             return loss
@@ -552,24 +552,16 @@ class NablaCLUE:
 
     def _probe(self, z):
         decoded = keras_utils.call_inference(self.decoder, z)
-        log_p = measures.log_mean_probs(measures.sample_log_probs(
+        log_p = search_lib.mean_log_probs(
             self.model_function.call_model(tf.cast(decoded, tf.float32)),
-            self.model_function.output_kind))
+            self.model_function.output_kind)
         return tf.exp(log_p)
 
     def _scores(self, x):
         """(weighted uncertainty, total, aleatoric, epistemic, p̄) of a batch, NumPy."""
-        out = [[], [], [], [], []]
-        bs = self.settings.batch_size
-        for i in range(0, x.shape[0], bs):
-            outputs = self.model_function.check_outputs(x[i:i + bs])
-            kind = self.model_function.output_kind
-            parts = [p.numpy() for p in measures.decompose(outputs, kind)]
-            p = np.exp(measures.log_mean_probs(measures.sample_log_probs(outputs, kind)).numpy())
-            weighted = sum(w * v for w, v in zip(self.settings.uncertainty_weights, parts))
-            for store, value in zip(out, [weighted] + parts + [p]):
-                store.append(value)
-        return [np.concatenate(v) for v in out]
+        parts, p = measures.batched_predictive(self.model_function, x, self.settings.batch_size)
+        weighted = sum(w * v for w, v in zip(self.settings.uncertainty_weights, parts))
+        return [weighted, *parts, p]
 
     def _check(self, x, z_original):
         x = validation.check_array(x, "x", min_rank=2)

@@ -137,11 +137,5 @@ def _entropy_and_class(model, x, batch_size):
     mf = model if isinstance(model, ModelFunction) else memo.memoized(
         model, "counterfactual_quantities", "auto",
         lambda: ModelFunction(model, target=Entropy()))
-    entropy, label = [], []
-    for i in range(0, x.shape[0], batch_size):
-        outputs = mf.check_outputs(x[i:i + batch_size])
-        log_p = np.asarray(measures.log_mean_probs(measures.sample_log_probs(
-            outputs, mf.output_kind)))
-        entropy.append(measures.decompose(outputs, mf.output_kind).total.numpy())
-        label.append(log_p.argmax(axis=1))
-    return np.concatenate(entropy), np.concatenate(label), log_p.shape[1]
+    parts, p = measures.batched_predictive(mf, x, batch_size)
+    return parts.total, p.argmax(axis=1), p.shape[1]

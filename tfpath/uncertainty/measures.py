@@ -142,8 +142,28 @@ def predictive_uncertainty(model, x, output="auto", batch_size=256):
     # (never written into it)
     mf = memo.memoized(model, "predictive_uncertainty", output,
                        lambda: ModelFunction(model, target=Entropy(), output=output))
-    parts = []
+    return batched_predictive(mf, x, batch_size)[0]
+
+
+def batched_predictive(model_function, x, batch_size=256):
+    """The decomposition and the posterior predictive of a batch, computed in chunks.
+
+    Args:
+      model_function: a :class:`tfpath.ModelFunction` with class outputs.
+      x: float array ``[n, ...]``.
+      batch_size: rows per model call.
+
+    Returns:
+      ``(Decomposition of float64 arrays [n], p̄ float64 [n, K])``.
+
+    Raises:
+      ValueError: as :meth:`tfpath.ModelFunction.check_outputs` and :func:`sample_log_probs`.
+    """
+    kind = model_function.output_kind
+    parts, means = [], []
     for start in range(0, x.shape[0], batch_size):
-        outputs = mf.check_outputs(x[start:start + batch_size])
-        parts.append([t.numpy() for t in decompose(outputs, mf.output_kind)])
-    return Decomposition(*(np.concatenate([p[i] for p in parts]) for i in range(3)))
+        outputs = model_function.check_outputs(x[start:start + batch_size])
+        parts.append([t.numpy() for t in decompose(outputs, kind)])
+        means.append(np.exp(log_mean_probs(sample_log_probs(outputs, kind)).numpy()))
+    return (Decomposition(*(np.concatenate([p[i] for p in parts]) for i in range(3))),
+            np.concatenate(means))
