@@ -39,9 +39,11 @@ setup(
     extras_require={# lime and shap: oracles of the tests of benchmarks/entropy_comparators.py
                     # (LIME's regression, exact Shapley values), and shap.GradientExplainer in
                     # benchmarks/speed.py; nbclient, nbformat and ipykernel: the tests execute
-                    # the notebooks
+                    # the notebooks; tensorflow-datasets: tfpath explain-dataset --tfds (the
+                    # test mocks a split)
                     "test": ["pytest>=9.0", "pytest-xdist>=3.8", "lime>=0.2.0.1", "shap>=0.51",
-                             "nbclient", "nbformat", "ipykernel"],
+                             "nbclient", "nbformat", "ipykernel", "tensorflow-datasets>=4.9"],
+                    "tfds": ["tensorflow-datasets>=4.9"],
                     "bench": ["lime>=0.2.0.1", "shap>=0.51"]},
     entry_points={"console_scripts": ["tfpath=tfpath.cli:main"]},
 )

@@ -65,7 +65,8 @@ def test_a_killed_run_resumes_and_equals_an_uninterrupted_one(setup, tmp_path):
     explain_dataset(tfpath.IntegratedGradients(), mf, dataset(), tmp_path / "whole",
                     shard_size=5, x_steps=8)
     resumed, whole = load_shards(tmp_path / "run"), load_shards(tmp_path / "whole")
-    for key in whole:
+    assert set(resumed) == set(whole)
+    for key in set(whole) - {"seconds"}:                 # (the time each shard took differs)
         np.testing.assert_array_equal(resumed[key], whole[key])
 
 
@@ -98,3 +99,54 @@ def test_bad_input_is_named(setup, tmp_path):
         output_signature=tf.TensorSpec([None, None, 1], tf.float32))
     with pytest.raises(ValueError, match="dataset: element 4 has shape"):
         explain_dataset(method, mf, ragged, tmp_path / "r", shard_size=4, x_steps=8)
+
+
+def test_metric_scores_in_shards_equal_the_metric_on_all_images(setup, tmp_path):
+    mf, x, y = setup
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    explain_dataset(tfpath.IntegratedGradients(), mf, ds, tmp_path, shard_size=6, x_steps=8,
+                    metrics=["insertion", "deletion"], metric_kwargs={"deletion": {
+                        "fill": "blur"}})
+    shards = load_shards(tmp_path)
+    whole = tfpath.metrics.insertion(mf, x, shards["masks"], y)
+    np.testing.assert_allclose(shards["metric.insertion"], whole.per_image, atol=1e-6)
+    table = tfpath.evaluate_shards({"IG": tmp_path}, ["insertion", "deletion", "diffid"],
+                                   model_function=mf, dataset=ds,
+                                   metric_kwargs={"deletion": {"fill": "blur"}})
+    assert table.value("IG", "insertion") == pytest.approx(whole.value, abs=1e-9)
+    blurred = tfpath.metrics.deletion(mf, x, shards["masks"], y, fill="blur")
+    assert table.value("IG", "deletion") == pytest.approx(blurred.value, abs=1e-9)
+    # DiffID is not stored: computed from the stored maps and the dataset's images
+    assert table.value("IG", "diffid") == pytest.approx(
+        tfpath.metrics.diffid(mf, x, shards["masks"], y).value, abs=1e-9)
+    # the stored deletion was blurred; asked with the default fill, it is recomputed
+    plain = tfpath.evaluate_shards(tmp_path, ["deletion"], model_function=mf, dataset=ds)
+    assert plain.value(tmp_path.name, "deletion") == pytest.approx(
+        tfpath.metrics.deletion(mf, x, shards["masks"], y).value, abs=1e-9)
+    with pytest.raises(ValueError, match="model_function: metric 'diffid' is not stored"):
+        tfpath.evaluate_shards(tmp_path, ["diffid"])
+    with pytest.raises(ValueError, match="metrics: 'aic' cannot be stored per shard"):
+        explain_dataset(tfpath.IntegratedGradients(), mf, ds, tmp_path / "m", metrics=["aic"])
+
+
+def test_strategy_and_shapes_are_checked(setup, tmp_path):
+    mf, x, y = setup
+    method = tfpath.IntegratedGradients()
+    with pytest.raises(TypeError, match="strategy: expected a tf.distribute.Strategy"):
+        explain_dataset(method, mf, tf.data.Dataset.from_tensor_slices(x), tmp_path,
+                        strategy="mirrored")
+    small = np.zeros((4, 6, 6, 1), np.float32)
+    with pytest.raises(ValueError, match=r"dataset: elements have shape \(6, 6, 1\), the model "
+                                         r"expects \(None, 8, 8, 1\)"):
+        explain_dataset(method, mf, tf.data.Dataset.from_tensor_slices(small), tmp_path / "s")
+    bad = x[:4].copy()
+    bad[2, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="dataset: element 2 contains NaN"):
+        explain_dataset(method, mf, tf.data.Dataset.from_tensor_slices(bad), tmp_path / "n")
+    # the default strategy (one replica) writes what no strategy writes
+    ds = tf.data.Dataset.from_tensor_slices((x[:7], y[:7]))
+    explain_dataset(method, mf, ds, tmp_path / "a", shard_size=4, x_steps=8)
+    explain_dataset(method, mf, ds, tmp_path / "b", shard_size=4, x_steps=8,
+                    strategy=tf.distribute.OneDeviceStrategy("/cpu:0"))
+    np.testing.assert_allclose(load_shards(tmp_path / "a")["masks"],
+                               load_shards(tmp_path / "b")["masks"], atol=1e-7)

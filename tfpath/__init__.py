@@ -51,6 +51,8 @@ _LAZY = {
     "TextModel": "tfpath.text",
     "TokenAttribution": "tfpath.text",
     "explain_dataset": "tfpath.dataset",
+    "evaluate_shards": "tfpath.dataset",
+    "load_shards": "tfpath.dataset",
 }
 # submodules that ``import tfpath`` used to import eagerly, listed by ``dir(tfpath)``
 _SUBMODULES = ("baselines", "targets")

@@ -7,8 +7,29 @@ False``: None (the default) shows a bar only on a terminal, True always, False n
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Optional
+
+# > 0 while a caller that shows its own bar runs inner work (see :func:`quiet`)
+_QUIET = [0]
+
+
+@contextlib.contextmanager
+def quiet():
+    """Within the block, bars asked for with ``progress=None`` stay off (a caller that shows
+    its own bar, e.g. :func:`tfpath.explain_dataset`, runs methods inside it); bars asked for
+    with ``progress=True`` still show. Applies to every thread (per-replica threads of a
+    ``tf.distribute`` strategy included).
+
+    Returns:
+      A context manager.
+    """
+    _QUIET[0] += 1
+    try:
+        yield
+    finally:
+        _QUIET[0] -= 1
 
 
 def wanted(progress: Optional[bool], stream=None) -> bool:
@@ -26,6 +47,8 @@ def wanted(progress: Optional[bool], stream=None) -> bool:
       TypeError naming ``progress``: not None or a bool.
     """
     if progress is None:
+        if _QUIET[0]:
+            return False
         stream = stream or sys.stderr
         isatty = getattr(stream, "isatty", None)
         return bool(isatty and isatty())

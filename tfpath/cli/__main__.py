@@ -1,0 +1,6 @@
+"""``python -m tfpath.cli``: the ``tfpath`` command."""
+import sys
+
+from tfpath.cli import main
+
+sys.exit(main())
