@@ -80,34 +80,41 @@ def quietly(fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
-def limit(mf, points, classes, chunks, repeats):
-    """The fastest chunking of ``mf.value_and_gradient`` over ``points``:
-    ``(seconds, how, fn)`` with ``fn`` the fastest variant."""
+def variants(mf, points, classes, chunk):
+    """``{name: fn}``: ``mf.value_and_gradient`` over ``points`` in chunks of ``chunk``, as a
+    Python loop over compiled chunks and as one ``tf.function`` with a ``tf.while_loop``."""
     points = tf.constant(points)
     classes = tf.constant(classes, tf.int32)
     n = int(points.shape[0])
     step = tf.function(mf.value_and_gradient)
+    pieces = [(points[s:s + chunk], classes[s:s + chunk]) for s in range(0, n, chunk)]
+
+    def python_loop():
+        return [step(p, c)[1].numpy() for p, c in pieces]
+
+    @tf.function
+    def graph_loop():
+        def body(i, acc):
+            _, g = mf.value_and_gradient(points[i * chunk:(i + 1) * chunk],
+                                         classes[i * chunk:(i + 1) * chunk])
+            return i + 1, acc + tf.reduce_sum(g, axis=0)
+        return tf.while_loop(lambda i, _: i * chunk < n, body,
+                             (0, tf.zeros(points.shape[1:])))[1]
+
+    return {"python loop": python_loop, "while_loop": lambda: graph_loop().numpy()}
+
+
+def limit(mf, points, classes, chunks, repeats):
+    """The fastest chunking of ``mf.value_and_gradient`` over ``points``:
+    ``(seconds, how, fn)`` with ``fn`` the fastest variant and ``how`` its
+    ``(variant name, chunk size)``."""
+    n = len(points)
     best = (np.inf, None, None)
     for chunk in sorted({min(c, n) for c in chunks}):
-        pieces = [(points[s:s + chunk], classes[s:s + chunk]) for s in range(0, n, chunk)]
-
-        def python_loop(pieces=pieces):
-            return [step(p, c)[1].numpy() for p, c in pieces]
-
-        @tf.function
-        def graph_loop(points=points, classes=classes, chunk=chunk):
-            def body(i, acc):
-                _, g = mf.value_and_gradient(points[i * chunk:(i + 1) * chunk],
-                                             classes[i * chunk:(i + 1) * chunk])
-                return i + 1, acc + tf.reduce_sum(g, axis=0)
-            return tf.while_loop(lambda i, _: i * chunk < n, body,
-                                 (0, tf.zeros(points.shape[1:])))[1]
-
-        for name, fn in (("python loop", python_loop),
-                         ("while_loop", lambda graph_loop=graph_loop: graph_loop().numpy())):
+        for name, fn in variants(mf, points, classes, chunk).items():
             seconds = timed(fn, repeats)
             if seconds < best[0]:
-                best = (seconds, f"{name}, chunks of {chunk}", fn)
+                best = (seconds, (name, chunk), fn)
     return best
 
 
@@ -224,8 +231,8 @@ def main(argv=None):
           f"{fit_seconds:.2f} s")
     print(f"{'limit':16s} {'points':>7s} {'seconds':>9s}  fastest chunking")
     counts = {"IG / Guided IG": len(ig_points), "EG": len(eg_points), "LPI": len(lpi_points)}
-    for kind, (seconds, how, _) in limits.items():
-        print(f"{kind:16s} {counts[kind]:7d} {seconds:9.3f}  {how}")
+    for kind, (seconds, (variant, chunk), _) in limits.items():
+        print(f"{kind:16s} {counts[kind]:7d} {seconds:9.3f}  {variant}, chunks of {chunk}")
     print(f"{'method':40s} {'seconds':>9s} {'limit s':>9s} {'× limit':>9s}")
     ratios = {}
     for name, (seconds, limit_seconds, kind) in results.items():

@@ -118,3 +118,12 @@ def test_clue_table_quick_run():
     deltas = sorted(out["by_delta"])
     assert out["by_delta"][deltas[0]]["apd_z"] < out["by_delta"][deltas[-1]]["apd_z"]
     assert all(0.0 <= row["dpp_z"] <= 1.0 for row in out["by_delta"].values())
+
+
+def test_dataset_scale_benchmark_counts_every_image_against_the_limit():
+    bench = load("dataset_scale")
+    out = bench.main(["--images", "24", "--shard-size", "8", "--steps", "4", "--repeats", "1",
+                      "--chunks", "32", "--methods", "IG"])
+    memory = out["rows"]["IG"]["memory"]
+    assert [count for count, _ in memory] == [8, 16, 24]    # growing stages, all images
+    assert out["limit_seconds"] > 0 and out["rows"]["IG"]["ratio"] > 0
