@@ -16,7 +16,7 @@ def recorded_rows(method, x, model_function, args, **kwargs):
         return model_function(x_batch, call_model_args, expected_keys)
 
     method.GetMaskBatch(x, recording, args, **kwargs)
-    return sum(rows[1:])                                    # rows[0]: the boundary check
+    return sum(rows)
 
 
 def test_speed_benchmark_limits_count_the_methods_gradient_evaluations():

@@ -44,8 +44,10 @@ def _free_ports(n):
 
 @pytest.fixture(scope="module")
 def single(tmp_path_factory):
+    """The reference: one device, in this process."""
+    from distributed_run import run
     out = tmp_path_factory.mktemp("single")
-    assert _finish(_run(out, "single"))["replicas"] == 1
+    assert run(out) == 1
     return out
 
 

@@ -49,15 +49,18 @@ def test_model_calls_never_exceed_batch_size(mf, images):
 
     tfpath.IntegratedGradients().GetMaskBatch(images, recording, {"class_idx": 1}, x_steps=50,
                                               batch_size=8)
-    calls = rows[1:]                                # the first is the boundary check
-    assert max(calls) <= 8 and sum(calls) == 4 * 50
+    assert max(rows) <= 8 and sum(rows) == 4 * 50  # (no call beyond the path's points)
+    rows.clear()
+    tfpath.GuidedIG().GetMaskBatch(images, recording, {"class_idx": 1}, x_steps=20,
+                                   batch_size="auto")
+    assert rows == [4] * 20                         # one call per step for the whole batch
     rows.clear()
     tfpath.GuidedIG().GetMaskBatch(images, recording, {"class_idx": 1}, x_steps=20)
-    assert rows[1:] == [4] * 20                     # one call per step for the whole batch
+    assert rows == [1] * 80                         # PAIR's calls: one point per call
 
 
 def test_automatic_chunks_bound_the_memory_of_each_model_call():
-    """With batch_size=None no model call holds more than AUTO_CHUNK_BYTES of float32 points
+    """With batch_size="auto" no model call holds more than AUTO_CHUNK_BYTES of float32 points
     (or one point), and the calls cover every path node exactly once."""
     sizes = [1, 784, 128 * 128 * 3, 224 * 224 * 3, 10 ** 9]
     rows = [engine.auto_rows(n) for n in sizes]
@@ -71,9 +74,9 @@ def test_automatic_chunks_bound_the_memory_of_each_model_call():
         return {tfpath.INPUT_OUTPUT_GRADIENTS: grads}
 
     x = np.random.default_rng(0).random((128, 128, 3)).astype(np.float32)
-    tfpath.IntegratedGradients().GetMask(x, recording, x_steps=100)
+    tfpath.IntegratedGradients().GetMask(x, recording, x_steps=100, batch_size="auto")
     limit = engine.auto_rows(x.size)
-    assert limit < 100 and max(calls[1:]) <= limit and sum(calls[1:]) == 100, calls
+    assert limit < 100 and max(calls) <= limit and sum(calls) == 100, calls
 
 
 def test_details_shapes_and_path_values(mf, images):

@@ -21,7 +21,10 @@ def test_wrong_input_shape(mf, method):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_wrong_dtype(mf, images, method):
-    with pytest.raises(TypeError, match="x_value.*floating"):
+    with pytest.raises(TypeError, match="x_value: expected a real array"):
+        method().GetMask(images[0] > 0.5, mf, {"class_idx": 0})
+    # uint8 images are accepted as PAIR accepts them, with a warning about their scale
+    with pytest.warns(UserWarning, match="x_value: a uint8 array"):
         method().GetMask((images[0] * 255).astype(np.uint8), mf, {"class_idx": 0})
 
 
@@ -156,7 +159,7 @@ def test_error_raised_inside_the_compiled_loop_keeps_its_type(images):
         tfpath.GuidedIG().GetMask(images[0], fails_later, x_steps=5)
 
 
-def test_call_model_args_must_be_a_dict(mf, images):
+def test_a_model_function_takes_call_model_args_as_a_dict(mf, images):
     with pytest.raises(TypeError, match="call_model_args"):
         tfpath.IntegratedGradients().GetMask(images[0], mf, 3)
 

@@ -59,7 +59,7 @@ def test_guided_ig_idgi_is_official_idgi_on_the_recorded_path(mf, images):
     x, base, steps = images[2], np.full_like(images[2], 0.1), 15
     ours = tfpath.GuidedIG().GetMask(x, recording, {"class_idx": 0}, x_baseline=base,
                                      x_steps=steps, integrator="idgi")
-    path = recorded[1:]                          # recorded[0] is the boundary check
+    path = recorded                              # no call beyond the path (PAIR's calls)
     assert len(path) == steps + 1                # x_0 = baseline ... x_steps = end point
     np.testing.assert_array_equal(path[0][0][0], base)
     np.testing.assert_allclose(path[-1][0][0], x, atol=1e-6)

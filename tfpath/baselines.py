@@ -88,7 +88,8 @@ def from_array(baselines, x: np.ndarray, weights=None, name: str = "baselines") 
     Raises:
       ValueError naming ``name``: another shape, M = 0, NaN/inf; bad weights.
     """
-    b = validation.check_array(baselines, name, min_rank=1, allow_empty=True)
+    b = validation.check_array(baselines, name, min_rank=1, allow_empty=True,
+                               allow_integer=True)
     feature = x.shape[1:]
     n = x.shape[0]
     if b.ndim == len(feature) + 1 and b.shape[1:] == feature:
@@ -121,7 +122,7 @@ def single_baseline(x_baseline, x: np.ndarray, name: str = "x_baseline") -> Base
     if x_baseline is None:
         return BaselineSet(np.zeros((1,) + x.shape[1:], np.float32),
                            np.zeros((n, 1), np.int64), np.ones((n, 1)))
-    b = validation.check_array(x_baseline, name)
+    b = validation.check_array(x_baseline, name, allow_integer=True)
     if b.shape == x.shape[1:]:
         return BaselineSet(b[None], np.zeros((n, 1), np.int64), np.ones((n, 1)))
     validation.check_same_shape(b, x.shape, name, "x_value")

@@ -31,6 +31,10 @@ class Rows(NamedTuple):
       class_idx: the class of each row, int32 ``[G]``, or None.
       input_index: the index of each row's input in the caller's batch, int32 ``[G]``.
       context: per-row tensors ``{name: [G, ...]}`` (per-input context is gathered to rows).
+      valid: bool ``[G]``: False for the padding the loop adds to keep its shapes equal
+        (repeated nodes, rows of weight 0), which contributes nothing; None when every row is
+        real. An evaluator that calls user code (a PAIR callback) calls it on the valid rows
+        only, so that it sees exactly the points of the path.
     """
 
     x: Any
@@ -38,6 +42,7 @@ class Rows(NamedTuple):
     class_idx: Any
     input_index: Any
     context: Mapping[str, Any]
+    valid: Any = None
 
 
 class Evaluation(NamedTuple):

@@ -2,8 +2,8 @@
 
 tfpath compiles programs per model function (``tf.function`` traces, the engine's loops) and
 derives objects from user objects (a re-targeted model function, the model function of a
-Bayesian wrapper). Those derived objects are kept here, in one weak dictionary keyed by the
-object they belong to, so that
+Bayesian wrapper). Those derived objects are kept here, in one dictionary keyed by the identity of
+the object they belong to (referenced weakly), so that
 
 * nothing is written into the user's objects (no attribute, no ``__dict__`` entry);
 * a cache disappears with its owner (no leak across many models);
@@ -16,27 +16,39 @@ from typing import Callable, Hashable, TypeVar
 
 T = TypeVar("T")
 
-_CACHES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+# id(owner) -> (weak reference to owner, {namespace: dict}); keyed by identity, so the owner's
+# own __hash__ / __eq__ are never called (a mock counting its calls, a model with __eq__)
+_CACHES: dict = {}
+
+
+def _forget(key: int, ref) -> None:
+    """Drops the caches of a collected owner (the weak reference's callback)."""
+    entry = _CACHES.get(key)
+    if entry is not None and entry[0] is ref:
+        del _CACHES[key]
 
 
 def cache_for(owner, namespace: str) -> dict:
     """The dict of cached values of ``owner`` under ``namespace``.
 
     Args:
-      owner: any object; it is referenced weakly. An owner that cannot be weakly referenced
-        (or hashed) gets a fresh, unshared dict, i.e. no caching.
+      owner: any object; it is referenced weakly and identified by identity (its ``__hash__``
+        and ``__eq__`` are not called). An owner that cannot be weakly referenced gets a
+        fresh, unshared dict, i.e. no caching.
       namespace: separates the caches of different users of the same owner.
 
     Returns:
       A dict that lives as long as ``owner``.
     """
-    try:
-        per_owner = _CACHES.get(owner)
-        if per_owner is None:
-            per_owner = _CACHES[owner] = {}
-    except TypeError:                  # not weakly referenceable, or not hashable
-        return {}
-    return per_owner.setdefault(namespace, {})
+    key = id(owner)
+    entry = _CACHES.get(key)
+    if entry is None or entry[0]() is not owner:
+        try:
+            ref = weakref.ref(owner, lambda r, key=key: _forget(key, r))
+        except TypeError:                  # not weakly referenceable
+            return {}
+        entry = _CACHES[key] = (ref, {})
+    return entry[1].setdefault(namespace, {})
 
 
 def memoized(owner, namespace: str, key: Hashable, build: Callable[[], T]) -> T:

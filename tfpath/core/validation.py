@@ -3,26 +3,43 @@ and what was received (the Keras convention)."""
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
 
-def check_array(value, name, min_rank=0, allow_empty=False):
+def check_array(value, name, min_rank=0, allow_empty=False, allow_integer=False):
     """Returns ``value`` as a finite float32 ndarray.
 
+    Args:
+      value: array-like.
+      name: the argument's name in messages.
+      min_rank: the smallest rank accepted.
+      allow_empty: accept an array without elements.
+      allow_integer: accept integer arrays (PAIR's inputs: any real array), converted to
+        float32; uint8 arrays with values above 1 warn that images are usually scaled first.
+
     Raises:
-      TypeError: not array-like, or not a real floating/integer-free dtype (booleans, strings,
-        integers such as uint8 images are refused: scale them to floats first).
+      TypeError: not array-like, or not a real dtype (booleans, strings; integers unless
+        ``allow_integer``).
       ValueError: rank below ``min_rank``, empty, NaN or inf.
     """
     try:
         arr = np.asarray(value)
     except Exception as e:  # pragma: no cover - exotic inputs
         raise TypeError(f"{name}: expected an array, received {type(value).__name__}") from e
-    if arr.dtype == object or not np.issubdtype(arr.dtype, np.floating):
+    integer = arr.dtype != object and np.issubdtype(arr.dtype, np.integer)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating)
+                                   or integer and allow_integer):
+        expected = "a real array (float or integer)" if allow_integer else \
+            "a floating-point array (float32)"
         raise TypeError(
-            f"{name}: expected a floating-point array (float32), received dtype {arr.dtype}. "
+            f"{name}: expected {expected}, received dtype {arr.dtype}. "
             "Convert images with e.g. x.astype('float32') / 255.")
+    if arr.dtype == np.uint8 and arr.size and arr.max() > 1:
+        warnings.warn(f"{name}: a uint8 array with values up to {int(arr.max())} is explained "
+                      "as float32 in [0, 255]; models usually expect images scaled first (e.g. "
+                      "x.astype('float32') / 255)", UserWarning, stacklevel=4)
     if arr.ndim < min_rank:
         raise ValueError(f"{name}: expected an array of rank >= {min_rank}, received shape "
                          f"{arr.shape}")
@@ -179,3 +196,13 @@ def check_within(x, low, high, name):
     if x.min() < low or x.max() > high:
         raise ValueError(f"{name}: the inputs lie in [{x.min():g}, {x.max():g}], outside "
                          f"({low:g}, {high:g}); pass the inputs' valid range, or None")
+
+
+def check_batch_size(value, name="batch_size"):
+    """None, ``"auto"`` or an int >= 1 (a path method's ``batch_size``); TypeError /
+    ValueError naming it otherwise."""
+    if value is None or (isinstance(value, str) and value == "auto"):
+        return value
+    if isinstance(value, str):
+        raise ValueError(f"{name}: expected None, 'auto' or an integer >= 1, received {value!r}")
+    return check_positive_int(value, name)

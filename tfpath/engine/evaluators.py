@@ -74,27 +74,40 @@ class ModelEvaluator:
 class CallbackEvaluator:
     """Evaluator of a PAIR ``call_model_function``, called per chunk via ``tf.py_function``.
 
+    The function is called exactly as PAIR calls it: ``fn(x_batch, call_model_args=...,
+    expected_keys=[...])`` with the points of the path only (the loop's padding is never
+    sent), ``call_model_args`` the caller's object itself (any object, passed through
+    untouched), and ``expected_keys`` ``[INPUT_OUTPUT_GRADIENTS]`` (plus
+    ``OUTPUT_LAYER_VALUES`` when values are needed). Every output is checked with PAIR's
+    messages (:data:`tfpath.core.keys.SHAPE_ERROR_MESSAGE`); the function's own exceptions
+    are re-raised unchanged.
+
     Args:
       call_model_function: PAIR contract ``f(x_batch, call_model_args, expected_keys)``.
-      call_model_args: one dict for all inputs, or a list with one dict per input (rows of
-        different inputs are then passed in separate calls).
+      call_model_args: passed to every call (one object for all inputs).
       need_values: also ask for OUTPUT_LAYER_VALUES (IDGI, convergence delta, path values).
+      per_input_args: None, or one ``call_model_args`` per input of the batch (rows of
+        different inputs are then passed in separate calls): tfpath's batches with one class
+        per input.
     """
 
     uses_class = False
     config = EvaluatorConfig("callback")
 
-    def __init__(self, call_model_function, call_model_args, need_values: bool):
+    def __init__(self, call_model_function, call_model_args, need_values: bool,
+                 per_input_args: Optional[Sequence] = None):
         self.fn = call_model_function
         self.cache = {}
         self.error: Optional[BaseException] = None
-        self.configure(call_model_args, need_values)
+        self.configure(call_model_args, need_values, per_input_args)
 
-    def configure(self, call_model_args, need_values: bool):
+    def configure(self, call_model_args, need_values: bool,
+                  per_input_args: Optional[Sequence] = None):
         """Sets the arguments of the next calls. They are read when the compiled loop calls
         back into Python, never baked into a trace, so one evaluator (and its compiled loops)
         serves every call with the same ``call_model_function``."""
         self.args = call_model_args
+        self.per_input_args = None if per_input_args is None else list(per_input_args)
         self.need_values = need_values
         self.error = None
         return self
@@ -109,20 +122,25 @@ class CallbackEvaluator:
         return self
 
     @classmethod
-    def for_function(cls, call_model_function, call_model_args, need_values: bool):
+    def for_function(cls, call_model_function, call_model_args, need_values: bool,
+                     per_input_args: Optional[Sequence] = None):
         """The evaluator of ``call_model_function``, reused across calls (its compiled loops
         are cached with it) while the function is alive."""
         evaluator = memo.memoized(call_model_function, "engine.callback", "evaluator",
                                   lambda: cls(call_model_function, call_model_args,
-                                              need_values))
-        return evaluator.configure(call_model_args, need_values)
+                                              need_values, per_input_args))
+        return evaluator.configure(call_model_args, need_values, per_input_args)
 
     def _expected_keys(self, gradients: bool):
         return (([keys.INPUT_OUTPUT_GRADIENTS] if gradients else [])
                 + ([keys.OUTPUT_LAYER_VALUES] if self.need_values or not gradients else []))
 
     def call_numpy(self, points: np.ndarray, args, gradients: bool = True):
-        """One PAIR call; returns (values [n] float32, grads [n, ...] float32 or None)."""
+        """One PAIR call; returns (values [n] float32, grads [n, ...] float32 or None).
+
+        Raises:
+          ValueError: an output of the wrong shape, in PAIR's words; a missing key.
+        """
         expected = self._expected_keys(gradients)
         out = self.fn(points, call_model_args=args, expected_keys=list(expected))
         if not isinstance(out, dict) or expected[0] not in out:
@@ -132,10 +150,11 @@ class CallbackEvaluator:
                              f"{' with keys ' + str(sorted(out)) if isinstance(out, dict) else ''}")
         grads = None
         if gradients:
-            grads = np.asarray(out[keys.INPUT_OUTPUT_GRADIENTS], np.float32)
+            grads = np.asarray(out[keys.INPUT_OUTPUT_GRADIENTS])
             if grads.shape != points.shape:
-                raise ValueError("call_model_function: INPUT_OUTPUT_GRADIENTS has shape "
-                                 f"{grads.shape}, expected the batch's shape {points.shape}")
+                raise ValueError(keys.SHAPE_ERROR_MESSAGE[keys.INPUT_OUTPUT_GRADIENTS].format(
+                    points.shape, grads.shape))
+            grads = grads.astype(np.float32)
         if keys.OUTPUT_LAYER_VALUES not in expected:
             return np.zeros(points.shape[0], np.float32), grads
         if keys.OUTPUT_LAYER_VALUES not in out:
@@ -143,50 +162,70 @@ class CallbackEvaluator:
                 "call_model_function: IDGI, convergence deltas and path values need the target "
                 "value of each row: return OUTPUT_LAYER_VALUES (shape [n]) when it is in "
                 "expected_keys (tfpath.ModelFunction does).")
-        values = np.asarray(out[keys.OUTPUT_LAYER_VALUES], np.float32)
+        values = np.asarray(out[keys.OUTPUT_LAYER_VALUES])
+        if values.shape[:1] != points.shape[:1]:
+            raise ValueError(keys.SHAPE_ERROR_MESSAGE[keys.OUTPUT_LAYER_VALUES].format(
+                points.shape[0], values.shape[0] if values.ndim else values.shape))
         if values.ndim == 2 and values.shape[1] == 1:
             values = values[:, 0]
         if values.shape != (points.shape[0],):
             raise ValueError("call_model_function: OUTPUT_LAYER_VALUES must hold one target "
                              f"value per row, shape ({points.shape[0]},); received {values.shape}")
+        return values.astype(np.float32), grads
+
+    def _call_rows(self, points, input_index, gradients):
+        """Calls the function on ``points`` (one call, or one per input with per-input args)."""
+        if self.per_input_args is None:
+            return self.call_numpy(points, self.args, gradients)
+        values = np.zeros(points.shape[0], np.float32)
+        grads = np.zeros(points.shape, np.float32)
+        for e in np.unique(input_index):
+            rows = input_index == e
+            v, g = self.call_numpy(points[rows], self.per_input_args[e], gradients)
+            values[rows] = v
+            if gradients:
+                grads[rows] = g
         return values, grads
 
-    def _py(self, points, input_index, gradients):
+    def _py(self, points, input_index, valid, gradients):
         try:
             points, input_index = points.numpy(), input_index.numpy()
-            if not isinstance(self.args, list):
-                values, grads = self.call_numpy(points, self.args, gradients)
-                return (values, grads) if gradients else (values,)
-            values = np.zeros(points.shape[0], np.float32)
-            grads = np.zeros(points.shape, np.float32)
-            for e in np.unique(input_index):
-                rows = input_index == e
-                v, g = self.call_numpy(points[rows], self.args[e], gradients)
-                values[rows] = v
-                if gradients:
-                    grads[rows] = g
+            valid = None if valid is None else valid.numpy()
+            if valid is None or valid.all():
+                values, grads = self._call_rows(points, input_index, gradients)
+            else:                        # the loop's padding: not sent, zeros in its place
+                values = np.zeros(points.shape[0], np.float32)
+                grads = np.zeros(points.shape, np.float32)
+                if valid.any():
+                    v, g = self._call_rows(points[valid], input_index[valid], gradients)
+                    values[valid] = v
+                    if gradients:
+                        grads[valid] = g
             return (values, grads) if gradients else (values,)
         except BaseException as e:  # re-raised with its type by raise_pending()
             self.error = e
             raise
 
     def evaluate(self, points, rows: Rows) -> Evaluation:
-        values, grads = tf.py_function(lambda p, i: self._py(p, i, True),
-                                       [points, rows.input_index], [tf.float32, tf.float32])
+        inputs = [points, rows.input_index] + ([] if rows.valid is None else [rows.valid])
+        values, grads = tf.py_function(
+            lambda p, i, v=None: self._py(p, i, v, True), inputs, [tf.float32, tf.float32])
         values.set_shape(points.shape[:1])
         grads.set_shape(points.shape)
         return Evaluation(values, grads, {})
 
     def values(self, points, rows: Rows):
-        (values,) = tf.py_function(lambda p, i: self._py(p, i, False),
-                                   [points, rows.input_index], [tf.float32])
+        inputs = [points, rows.input_index] + ([] if rows.valid is None else [rows.valid])
+        (values,) = tf.py_function(lambda p, i, v=None: self._py(p, i, v, False), inputs,
+                                   [tf.float32])
         values.set_shape(points.shape[:1])
         return values
 
     def evaluate_numpy(self, points, class_idx):
-        if not isinstance(self.args, list):
+        if self.per_input_args is None:
             return self.call_numpy(points, self.args)
-        parts = [self.call_numpy(points[i:i + 1], self.args[i]) for i in range(len(points))]
+        parts = [self.call_numpy(points[i:i + 1], self.per_input_args[i])
+                 for i in range(len(points))]
         return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 
     def raise_pending(self):

@@ -65,6 +65,7 @@ class LoopKey:
     keep_values: bool
     keep_end: bool
     progress: bool = False
+    mark_padding: bool = False
 
 
 @dataclass
@@ -115,10 +116,11 @@ def _tick():
     return []
 
 
-def _run_group(key: LoopKey, evaluator, rows: Rows, params, node_weights):
+def _run_group(key: LoopKey, evaluator, rows: Rows, params, node_weights, n_nodes):
     """One group of ``G`` rows: the node loop. Returns the rows' (unweighted) attributions and
     residuals, F along the path ``[K, G]``, F at both ends ``[G]``, the final point and the
-    path's summaries of its final state."""
+    path's summaries of its final state. ``n_nodes`` is the schedule's length before padding
+    (with ``key.mark_padding``, the evaluator is told which points are padding)."""
     path, integrator = key.path, key.integrator
     constants, state = path.init(rows)
     acc = integrator.init(rows.x)
@@ -142,10 +144,23 @@ def _run_group(key: LoopKey, evaluator, rows: Rows, params, node_weights):
         w = tf.ensure_shape(node_weights[i * t:(i + 1) * t], [t, g])
         points, tangents = path.points(constants, state, p, with_tangents)
         flat = tf.reshape(points, [t * g] + rows.x.shape[1:].as_list())
-        ev = evaluator.evaluate(flat, tiled)
+        chunk_rows = tiled
+        if key.mark_padding:                    # real nodes × real rows, node-major
+            real_nodes = tf.range(i * t, (i + 1) * t) < n_nodes
+            chunk_rows = tiled._replace(valid=tf.reshape(
+                real_nodes[:, None] & rows.valid[None, :], [t * g]))
+        ev = evaluator.evaluate(flat, chunk_rows)
         values = tf.reshape(ev.values, [t, g])
         shape = points.shape if points.shape.is_fully_defined() else tf.shape(points)
         grads = tf.reshape(ev.grads, shape)
+        if key.mark_padding:
+            # padding nodes (only in the last chunk, after a real node) were not evaluated:
+            # they repeat the last real node, as if it had been evaluated again
+            real = tf.range(i * t, (i + 1) * t) < n_nodes
+            last = tf.minimum(n_nodes - 1 - i * t, t - 1)
+            values = tf.where(real[:, None], values, values[last][None])
+            grads = tf.where(tf.reshape(real, [t] + [1] * (len(grads.shape) - 1)), grads,
+                             grads[last][None])
         aux = {name: (tf.reshape(v, [t, g]), None if gr is None else tf.reshape(gr, shape))
                for name, (v, gr) in ev.aux.items()}
         displacement, new_state = path.advance(constants, state, points,
@@ -188,7 +203,7 @@ def _summaries(key: LoopKey):
 
 
 def _run(key: LoopKey, evaluator, x, pool, row_input, row_pool, row_weight, params,
-         node_weights, class_idx, input_context, row_context):
+         node_weights, n_nodes, class_idx, input_context, row_context):
     """All groups of rows in one compiled call: an outer loop over groups of ``G`` rows (rows
     padded to a multiple of G with weight 0), each running the node loop of
     :func:`_run_group`; rows' attributions are summed into their inputs with their weights."""
@@ -215,13 +230,13 @@ def _run(key: LoopKey, evaluator, x, pool, row_input, row_pool, row_weight, para
         context = {name: tf.gather(v, r_input) for name, v in input_context.items()}
         context.update({name: tf.ensure_shape(v[sl], [group] + v.shape[1:].as_list())
                         for name, v in row_context.items()})
+        w = tf.cast(tf.ensure_shape(row_weight[sl], [group]), tf.float64)
         rows = Rows(tf.gather(x, r_input),
                     tf.gather(pool, tf.ensure_shape(row_pool[sl], [group])),
                     None if class_idx is None else tf.gather(class_idx, r_input), r_input,
-                    context)
+                    context, tf.not_equal(w, 0.0) if key.mark_padding else None)
         attr_rows, residual_rows, values, f_start, f_end, end, summary = _run_group(
-            key, evaluator, rows, params[:, sl], node_weights[:, sl])
-        w = tf.cast(tf.ensure_shape(row_weight[sl], [group]), tf.float64)
+            key, evaluator, rows, params[:, sl], node_weights[:, sl], n_nodes)
         shape_w = tf.concat([[group], tf.ones_like(feature_shape)], 0)
         attr = attr + tf.math.unsorted_segment_sum(attr_rows * tf.reshape(w, shape_w), r_input,
                                                    n_inputs)
@@ -315,20 +330,25 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
         raise ValueError("baseline_weights: every baseline has weight 0; nothing to integrate")
     k = schedule.nodes
     group, n_groups = _groups(len(keep), per_call)
+    # a PAIR callback sees PAIR's calls: full chunks of batch_size points and a short last one
+    # (the padding is marked and never sent); compiled models get balanced chunks
+    callback = evaluator.config.kind == "callback"
     if path.adaptive:                          # an adaptive path steps all rows together
         chunk = 1
     else:
         chunk = max(1, min(k, per_call // group))
-        chunk = -(-k // (-(-k // chunk)))                         # balanced chunks
+        if not callback:
+            chunk = -(-k // (-(-k // chunk)))                     # balanced chunks
     # F at both ends is returned for every compiled model (the degenerate-attribution check
     # reads it; free when the schedule has both ends, as PAIR's IG, else one forward pass per
     # end); a PAIR callback is called only where PAIR calls it, unless details are asked for
-    need_ends = details or integrator.needs_ends or evaluator.config.kind != "callback"
+    need_ends = details or integrator.needs_ends or not callback
     uses_class = class_idx is not None and evaluator.uses_class
     key = LoopKey(path, integrator, evaluator.config, tuple(x.shape[1:]), group, chunk,
                   n_groups == 1, -(-k // chunk) == 1, uses_class,
                   schedule.includes_first, schedule.includes_last, need_ends,
-                  keep_values=details, keep_end=details and path.adaptive)
+                  keep_values=details, keep_end=details and path.adaptive,
+                  mark_padding=callback)
     calls = n_groups * -(-k // chunk)
     if progress and calls > 1:
         key = dataclasses.replace(key, progress=True)
@@ -357,6 +377,7 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
                  tf.constant(padded // m, tf.int32),
                  tf.constant(baselines.index.reshape(-1)[padded], tf.int32),
                  tf.constant(row_weight), tf.constant(params), tf.constant(node_weights),
+                 tf.constant(k, tf.int32),
                  tf.constant(class_idx, tf.int32) if uses_class else None, input_context,
                  row_context)
     except (tf.errors.OpError, ValueError, TypeError):

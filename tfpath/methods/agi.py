@@ -33,7 +33,8 @@ class AGI(TFPathSaliency):
 
         Args:
           x_value: one input (``GetMaskBatch``: a batch ``[B, ...]``).
-          call_model_args: dict passed to the model function, e.g. ``{"class_idx": c}``.
+          call_model_args: ``{"class_idx": c}`` for a :class:`tfpath.ModelFunction`; for a PAIR
+            call_model_function any object, passed to every call untouched.
           call_model_function: a :class:`tfpath.ModelFunction` with a class target (the
             adversarial classes' gradients need the model itself).
           epsilon: step size ε (Yang et al.'s setting 0.05 for inputs in [0, 1]).
@@ -47,7 +48,7 @@ class AGI(TFPathSaliency):
             input, the code Yang et al. compared against; see the path's docstring).
           integrator: ``"left"`` or ``"idgi"`` (IDGI along the adversarial path).
           seed: seed of a private NumPy generator for the classes (None: fresh).
-          batch_size: most rows stepped together.
+          batch_size: most rows stepped together: None or ``"auto"`` (automatic) or an int.
 
         Returns:
           The mask, float32. ``GetMaskWithDetails(...).path_end`` holds the adversarial examples.
@@ -133,7 +134,7 @@ class AGI(TFPathSaliency):
         if variant not in VARIANTS:
             raise ValueError(f"variant: expected one of {VARIANTS}, received {variant!r}")
         integ = self._integrator(integrator, "left", adaptive=True)
-        batch_size = validation.check_optional_positive_int(batch_size, "batch_size")
+        batch_size = validation.check_batch_size(batch_size)
         low = high = None
         if value_range is not None:
             low, high = validation.check_range(value_range, "value_range", finite=False)

@@ -106,7 +106,8 @@ class Plan:
       schedule: the nodes and weights.
       baselines: the baseline set.
       context: per-input arrays for the path and the evaluator.
-      batch_size: most points per model call (None: automatic).
+      batch_size: the method's ``batch_size`` (None, ``"auto"`` or an int; see
+        :data:`BATCH_SIZE_DOC`).
       extras: what the method's ``_report`` needs beyond the engine's result (e.g. the
         results of Generative IG's latent searches).
     """
@@ -116,9 +117,17 @@ class Plan:
     schedule: Schedule
     baselines: BaselineSet
     context: Mapping[str, np.ndarray] = field(default_factory=dict)
-    batch_size: Optional[int] = None
+    batch_size: Any = None
     extras: Mapping[str, Any] = field(default_factory=dict)
 
+
+BATCH_SIZE_DOC = (
+    "batch_size: the most points per model call. None (the default): PAIR's default for a "
+    "PAIR call_model_function (1 point per call for the methods PAIR has, so the function "
+    "sees PAIR's calls), chosen automatically for a tfpath.ModelFunction; \"auto\": chosen "
+    "automatically for any function (the fast path for a plain function that handles "
+    "batches); an int: at most that many. Results do not depend on it.")
+"""What ``batch_size`` means in every path method."""
 
 PUBLIC_METHODS = ("GetMask", "GetMaskBatch", "GetMaskWithDetails", "GetMaskBatchWithDetails")
 """The four explained entry points each method class spells out with its explicit arguments."""
@@ -193,6 +202,9 @@ class TFPathSaliency(pair_core.CoreSaliency):
     #: the rank of one input when the method fixes it (Blur IG: images [H, W, C]); else the
     #: model's declared input shape decides
     input_rank: Optional[int] = None
+    #: points per call of a PAIR call_model_function when ``batch_size=None``: PAIR's default
+    #: for the methods PAIR has (1), None (automatic) for tfpath's own
+    pair_batch_size: Optional[int] = None
 
     def __init__(self, progress: Optional[bool] = None):
         """Args:
@@ -335,15 +347,16 @@ class TFPathSaliency(pair_core.CoreSaliency):
         public = ("GetMaskBatch" if batch else "GetMask") + ("WithDetails" if details else "")
         cmf = arguments["call_model_function"]
         if batch:
-            x = validation.check_array(arguments["x_batch"], "x_batch", min_rank=1)
+            x = validation.check_array(arguments["x_batch"], "x_batch", min_rank=1,
+                                       allow_integer=True)
             self._check_batch_rank(x, cmf, public)
             out = self._explain(x, cmf, arguments["call_model_args"], details, kwargs,
                                 "x_batch")
             return out if details else out.mask
-        x = validation.check_array(arguments["x_value"], "x_value")
+        x = validation.check_array(arguments["x_value"], "x_value", allow_integer=True)
         self._check_single_rank(x, cmf, public)
         out = self._explain(x[None], cmf, arguments["call_model_args"], details, kwargs,
-                            "x_value")
+                            "x_value", batch=False)
         return out.item(0) if details else out.mask[0]
 
     def _one_input_rank(self, call_model_function) -> Optional[int]:
@@ -379,13 +392,23 @@ class TFPathSaliency(pair_core.CoreSaliency):
             f"{x.shape}, a batch? {owner}.{batched} takes a batch.")
 
     # ------------------------------------------------------------------ the run
-    def _prepare(self, x_batch, call_model_function, call_model_args, name="x_batch"):
+    def _prepare(self, x_batch, call_model_function, call_model_args, name="x_batch",
+                 batch=True):
+        """The evaluator of ``call_model_function`` for the inputs ``x_batch`` ``[B, ...]``.
+
+        A :class:`tfpath.ModelFunction` is checked on the inputs (shape, classes, outputs:
+        one forward pass). A PAIR ``call_model_function`` is not called here: its outputs are
+        checked on every call the path makes, as PAIR checks them. ``call_model_args`` is
+        passed to it untouched (any object), except in a batch whose dict holds one
+        ``class_idx`` per input: each input's rows then get a copy with its own class.
+        """
         x = validation.check_array(x_batch, "x_batch", min_rank=1)
         n = x.shape[0]
-        if call_model_args is not None and not isinstance(call_model_args, dict):
-            raise TypeError("call_model_args: expected a dict (e.g. {'class_idx': 3}), received "
-                            f"{type(call_model_args).__name__}")
         if isinstance(call_model_function, ModelFunction):
+            if call_model_args is not None and not isinstance(call_model_args, dict):
+                raise TypeError("call_model_args: a tfpath.ModelFunction takes a dict (e.g. "
+                                "{'class_idx': 3}) or None, received "
+                                f"{type(call_model_args).__name__}")
             mf = call_model_function
             _check_model_input_shape(mf, x, name)
             class_idx = mf.class_indices(call_model_args, n)
@@ -395,18 +418,20 @@ class TFPathSaliency(pair_core.CoreSaliency):
             raise TypeError("call_model_function: expected a tfpath.ModelFunction or a PAIR "
                             "call_model_function(x_batch, call_model_args, expected_keys), "
                             f"received {type(call_model_function).__name__}")
+        per_input = None
         args = call_model_args
-        if args and "class_idx" in args and np.ndim(args["class_idx"]) == 1:
+        if (batch and isinstance(args, dict) and "class_idx" in args
+                and np.ndim(args["class_idx"]) == 1):
             classes = validation.check_class_indices(args["class_idx"], n,
                                                      "call_model_args['class_idx']")
-            args = [dict(call_model_args, class_idx=int(c)) for c in classes]
-        evaluator = engine.CallbackEvaluator.for_function(call_model_function, args, False)
-        evaluator.evaluate_numpy(x[:1], None)   # fails early, with the contract's message
+            per_input = [dict(args, class_idx=int(c)) for c in classes]
+        evaluator = engine.CallbackEvaluator.for_function(call_model_function, args, False,
+                                                          per_input)
         return Prepared(x, evaluator, None, None)
 
     def _explain(self, x_batch, call_model_function, call_model_args, details, kwargs,
-                 name="x_batch"):
-        prep = self._prepare(x_batch, call_model_function, call_model_args, name)
+                 name="x_batch", batch=True):
+        prep = self._prepare(x_batch, call_model_function, call_model_args, name, batch)
         try:
             return self._compute(prep, details, **kwargs)
         except ValueError as e:
@@ -419,13 +444,27 @@ class TFPathSaliency(pair_core.CoreSaliency):
         plan = self._plan(prep, **kwargs)
         evaluator = prep.evaluator.with_auxiliary(getattr(plan.path, "auxiliary", ()))
         if isinstance(evaluator, engine.CallbackEvaluator):
-            evaluator.configure(evaluator.args, details or plan.integrator.needs_values)
+            evaluator.configure(evaluator.args, details or plan.integrator.needs_values,
+                                evaluator.per_input_args)
         result = engine.integrate(evaluator, plan.path, plan.integrator, prep.x, plan.baselines,
-                                  plan.schedule, prep.class_idx, plan.context, plan.batch_size,
-                                  details, progress=progress_lib.wanted(getattr(self, "progress", None)),
+                                  plan.schedule, prep.class_idx, plan.context,
+                                  self._points_per_call(plan.batch_size, evaluator), details,
+                                  progress=progress_lib.wanted(getattr(self, "progress", None)),
                                   label=type(self).__name__)
         warn_if_degenerate(result, type(self).__name__)
         return self._report(prep, plan, result, details)
+
+    def _points_per_call(self, batch_size, evaluator) -> Optional[int]:
+        """Points per model call for ``batch_size`` (see :data:`BATCH_SIZE_DOC`): an int as
+        given; ``"auto"`` automatic (None); None: the method's PAIR default
+        (:attr:`pair_batch_size`) for a PAIR ``call_model_function``, automatic for a
+        :class:`tfpath.ModelFunction`."""
+        if batch_size == "auto":
+            return None
+        if batch_size is None:
+            return (self.pair_batch_size if isinstance(evaluator, engine.CallbackEvaluator)
+                    else None)
+        return batch_size
 
     def _report(self, prep: Prepared, plan: Plan, result, details: bool) -> PathDetails:
         """The method's :class:`PathDetails` from the engine's :class:`~tfpath.engine.

@@ -18,6 +18,7 @@ class BlurIG(TFPathSaliency):
     """
 
     input_rank = 3      # one NHWC image [H, W, C]
+    pair_batch_size = 1     # PAIR's calls for a PAIR call_model_function (batch_size=None)
 
     def GetMask(self, x_value, call_model_function, call_model_args=None, max_sigma=50,
                 steps=100, grad_step=0.01, sqrt=False, batch_size=None, integrator="right",
@@ -26,11 +27,14 @@ class BlurIG(TFPathSaliency):
 
         Args:
           call_model_function: a :class:`tfpath.ModelFunction` or a PAIR call_model_function.
-          call_model_args: dict passed to the model function, e.g. ``{"class_idx": c}``.
+          call_model_args: ``{"class_idx": c}`` for a :class:`tfpath.ModelFunction`; for a PAIR
+            call_model_function any object, passed to every call untouched.
           x_value: one NHWC image ``[H, W, C]`` (``GetMaskBatch``: ``[B, H, W, C]``).
           max_sigma, steps, grad_step, sqrt: PAIR's ``BlurIG`` arguments and defaults (σ schedule
             ``i·max_sigma/steps``, or its square root; finite-difference step of ∂γ/∂σ).
-          batch_size: most points per model call (None: automatic).
+          batch_size: most points per model call. None (default): PAIR's 1 for a PAIR
+            call_model_function (PAIR's ``steps`` calls of one point), automatic for a
+            :class:`tfpath.ModelFunction`; ``"auto"``: automatic for any function; an int.
           integrator: default ``"right"`` reproduces PAIR: gradients at σ_0 … σ_{steps-1}, each
             multiplying its segment toward the more blurred image (the end nearer the input). Any
             rule of :mod:`tfpath.integrate` works on the σ grid. ``"idgi"``: IDGI on the
@@ -135,7 +139,7 @@ class BlurIG(TFPathSaliency):
                                  f"received {blur_convention!r}")
             integ = dataclasses.replace(integ, side="right" if blur_convention == "pair"
                                         else "left")
-        batch_size = validation.check_optional_positive_int(batch_size, "batch_size")
+        batch_size = validation.check_batch_size(batch_size)
         path = BlurPath(max_sigma=max_sigma, grad_step=grad_step, sqrt=sqrt)
         return Plan(path, integ, integ.schedule(path, steps, "right"),
                     self._baseline_set(prep, None, baselines, baseline_weights),

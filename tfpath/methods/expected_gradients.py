@@ -49,7 +49,8 @@ class ExpectedGradients(TFPathSaliency):
         Args:
           x_value: one input (``GetMaskBatch``: a batch ``[B, ...]``).
           call_model_function: a :class:`tfpath.ModelFunction` or a PAIR call_model_function.
-          call_model_args: dict passed to the model function, e.g. ``{"class_idx": c}``.
+          call_model_args: ``{"class_idx": c}`` for a :class:`tfpath.ModelFunction`; for a PAIR
+            call_model_function any object, passed to every call untouched.
           references: the pool ``[N, ...]`` (e.g. training inputs), required.
           nsamples: samples per input (>= 1); the default 128 is a choice of tfpath (the paper of
             Erion et al. leaves it to the user; Yang et al. (AAAI 2023) use 20).
@@ -59,7 +60,7 @@ class ExpectedGradients(TFPathSaliency):
             (:class:`tfpath.integrate.IDGI` with ``segments="whole"``, a tfpath extension): each
             sample gives its path's ``F(x) - F(x')`` to the features in proportion to its squared
             gradient; it evaluates F at both ends of every sample's path as well (forward passes).
-          batch_size: most points per model call (None: automatic).
+          batch_size: most points per model call: None or ``"auto"`` (automatic) or an int.
 
         Returns:
           The mask, float32, the input's shape. ``GetMaskWithDetails`` reports the delta against
@@ -133,7 +134,7 @@ class ExpectedGradients(TFPathSaliency):
         nsamples = validation.check_positive_int(nsamples, "nsamples")
         alpha_range = check_alpha_range(alpha_range)
         integ = self._integrator(integrator, "monte_carlo")
-        batch_size = validation.check_optional_positive_int(batch_size, "batch_size")
+        batch_size = validation.check_batch_size(batch_size)
         rng = np.random.default_rng(seed)
         draws = baselines_lib.DatasetSamples(references, nsamples, int(rng.integers(2 ** 31)))
         base = draws.resolve(prep.x)

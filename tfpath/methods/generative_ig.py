@@ -83,7 +83,8 @@ class GenerativeIG(TFPathSaliency):
 
         Args:
           x_value: one input (``GetMaskBatch``: a batch ``[B, ...]``).
-          call_model_args: dict passed to the model function, e.g. ``{"class_idx": c}``.
+          call_model_args: ``{"class_idx": c}`` for a :class:`tfpath.ModelFunction`; for a PAIR
+            call_model_function any object, passed to every call untouched.
           call_model_function: a :class:`tfpath.ModelFunction`; a PAIR callback also works when
             both latents are given (the searches need the classifier).
           vae: a VAE with ``encoder`` and ``decoder`` (e.g. :func:`tfpath.generative.conv_vae`);
@@ -111,7 +112,7 @@ class GenerativeIG(TFPathSaliency):
           tail: include the straight piece ψ(z) → x (default; the paper's Eq. 3 alone ends at ψ(z)
             and sums to ``F(ψ(z)) - F(ψ(z0))``: the details' ``end_value`` and completeness gap
             then refer to ψ(z), not x).
-          batch_size: most points per model call (None: automatic).
+          batch_size: most points per model call: None or ``"auto"`` (automatic) or an int.
 
         Returns:
           The mask, float32, the input's shape (sum channels for the paper's H×W map).
@@ -193,7 +194,7 @@ class GenerativeIG(TFPathSaliency):
         steps = validation.check_positive_int(steps, "steps",
                                               minimum=2 if integ.needs_values else 1)
         tail = validation.check_bool(tail, "tail")
-        batch_size = validation.check_optional_positive_int(batch_size, "batch_size")
+        batch_size = validation.check_batch_size(batch_size)
         if not isinstance(search, search_lib.SearchSettings):
             raise TypeError("search: expected tfpath.generative.SearchSettings (CODE or PAPER), "
                             f"received {type(search).__name__}")

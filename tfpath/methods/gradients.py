@@ -17,7 +17,8 @@ class GradientSaliency(TFPathSaliency):
         Args:
           x_value: one input.
           call_model_function: a :class:`tfpath.ModelFunction` or a PAIR call_model_function.
-          call_model_args: dict passed to the model function, e.g. ``{"class_idx": c}``.
+          call_model_args: ``{"class_idx": c}`` for a :class:`tfpath.ModelFunction`; for a PAIR
+            call_model_function any object, passed to every call untouched.
 
         Returns:
           The gradient, float32, the input's shape.

@@ -12,6 +12,8 @@ class GuidedIG(TFPathSaliency):
     ``call_model_args``).
     """
 
+    pair_batch_size = 1     # PAIR's calls for a PAIR call_model_function (batch_size=None)
+
     def GetMask(self, x_value, call_model_function, call_model_args=None, x_baseline=None,
                 x_steps=200, fraction=0.25, max_dist=0.02, batch_size=None, integrator="left",
                 baselines=None, baseline_weights=None):
@@ -20,11 +22,15 @@ class GuidedIG(TFPathSaliency):
         Args:
           x_value: one input (``GetMaskBatch``: a batch ``[B, ...]``).
           call_model_function: a :class:`tfpath.ModelFunction` or a PAIR call_model_function.
-          call_model_args: dict passed to the model function, e.g. ``{"class_idx": c}``.
+          call_model_args: ``{"class_idx": c}`` for a :class:`tfpath.ModelFunction`; for a PAIR
+            call_model_function any object, passed to every call untouched.
           x_baseline: start of the path; None means zeros (PAIR's default).
           x_steps, fraction, max_dist: PAIR's arguments and defaults (see
             :class:`tfpath.paths.GuidedPath`).
-          batch_size: most rows stepped together (each step is one model call on them).
+          batch_size: most rows stepped together (each step is one model call on them). None
+            (default): one row per call for a PAIR call_model_function (PAIR's ``x_steps``
+            calls of one point per input), automatic for a :class:`tfpath.ModelFunction`;
+            ``"auto"``: automatic for any function; an int.
           integrator: ``"left"`` (PAIR's sum of ``g(x_j) ⊙ (x_{j+1} - x_j)``) or ``"idgi"``:
             IDGI on the nodes x_0 = baseline … x_steps = end point (Yang, Wang and Bilgic, CVPR
             2023), which evaluates the end point once more.
@@ -105,7 +111,7 @@ class GuidedIG(TFPathSaliency):
         x_steps = validation.check_positive_int(x_steps, "x_steps")
         fraction = validation.check_fraction(fraction, "fraction", low_open=True)
         max_dist = validation.check_fraction(max_dist, "max_dist")
-        batch_size = validation.check_optional_positive_int(batch_size, "batch_size")
+        batch_size = validation.check_batch_size(batch_size)
         path = GuidedPath(x_steps, fraction, max_dist)
         return Plan(path, integ, integ.schedule(path, x_steps, "left"),
                     self._baseline_set(prep, x_baseline, baselines, baseline_weights),

@@ -118,7 +118,7 @@ class IG2(TFPathSaliency):
           reference_weights: relative weights ``[M]`` or ``[B, M]`` (default uniform).
           integrator: ``"left"`` (the code's rule: the gradient at the start of each step) or
             ``"idgi"`` (IDGI along GradPath: Yang, Wang and Bilgic, CVPR 2023, Algorithm 1).
-          batch_size: most rows stepped together (None: automatic).
+          batch_size: most rows stepped together: None or ``"auto"`` (automatic) or an int.
 
         Returns:
           The mask, float32, the input's shape. ``GetMaskWithDetails`` returns
@@ -215,7 +215,7 @@ class IG2(TFPathSaliency):
             low, high = validation.check_range(clip, "clip", finite=False)
             validation.check_within(prep.x, low, high, "clip")
         integ = self._integrator(integrator, "left", adaptive=True)
-        batch_size = validation.check_optional_positive_int(batch_size, "batch_size")
+        batch_size = validation.check_batch_size(batch_size)
         rep = as_representation(representation)
         refs = baselines_lib.baseline_set(prep.x, None, references, reference_weights, mf,
                                           prep.class_idx, "references", "reference_weights")

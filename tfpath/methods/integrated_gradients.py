@@ -17,6 +17,8 @@ class IntegratedGradients(TFPathSaliency):
     ``call_model_args``).
     """
 
+    pair_batch_size = 1     # PAIR's calls for a PAIR call_model_function (batch_size=None)
+
     def GetMask(self, x_value, call_model_function, call_model_args=None, x_baseline=None,
                 x_steps=25, batch_size=None, integrator="linspace_mean", baselines=None,
                 baseline_weights=None):
@@ -25,11 +27,15 @@ class IntegratedGradients(TFPathSaliency):
         Args:
           x_value: one input (``GetMaskBatch``: a batch).
           call_model_function: a :class:`tfpath.ModelFunction` or a PAIR call_model_function.
-          call_model_args: dict passed to the model function; ``{"class_idx": c}``.
+          call_model_args: ``{"class_idx": c}`` for a :class:`tfpath.ModelFunction`; for a PAIR
+            call_model_function any object, passed to every call untouched.
           x_baseline: x'; None means zeros (PAIR's default). One input's shape, or a batch.
           x_steps: number of gradient evaluations per path (PAIR's default 25).
-          batch_size: most points per model call; None (default) chooses automatically. PAIR's
-            default is 1; results do not depend on it.
+          batch_size: most points per model call. None (default): PAIR's 1 for a PAIR
+            call_model_function (PAIR's calls: ``x_steps`` calls of one point), automatic for a
+            :class:`tfpath.ModelFunction`; ``"auto"``: automatic for any function (the fast
+            path for a plain function that handles batches); an int. Results do not depend on
+            it.
           integrator: a rule of :mod:`tfpath.integrate`: the default ``"linspace_mean"`` is
             PAIR's (mean of the gradients at ``linspace(0, 1, x_steps)``, both endpoints), so
             default settings give PAIR's numbers; or ``"idgi"``: IDGI (Yang, Wang and Bilgic, CVPR
@@ -110,7 +116,7 @@ class IntegratedGradients(TFPathSaliency):
         integ = self._integrator(integrator, "linspace_mean")
         x_steps = validation.check_positive_int(x_steps, "x_steps",
                                                 minimum=2 if integ.needs_values else 1)
-        batch_size = validation.check_optional_positive_int(batch_size, "batch_size")
+        batch_size = validation.check_batch_size(batch_size)
         path = StraightPath()
         return Plan(path, integ, integ.schedule(path, x_steps, "linspace_mean"),
                     self._baseline_set(prep, x_baseline, baselines, baseline_weights),

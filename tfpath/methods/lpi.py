@@ -58,7 +58,8 @@ class LPI(TFPathSaliency):
         Args:
           x_value: one input (``GetMaskBatch``: a batch ``[B, ...]``).
           call_model_function: a :class:`tfpath.ModelFunction` or a PAIR call_model_function.
-          call_model_args: dict passed to the model function, e.g. ``{"class_idx": c}``.
+          call_model_args: ``{"class_idx": c}`` for a :class:`tfpath.ModelFunction`; for a PAIR
+            call_model_function any object, passed to every call untouched.
           k: α samples per reference (>= 1).
           estimator: ``"expectation"`` or ``"code"``.
           alpha_range: overrides the estimator's α range.
@@ -68,7 +69,7 @@ class LPI(TFPathSaliency):
           integrator: ``"monte_carlo"`` or ``"idgi"`` (IDGI on random nodes, see
             :class:`tfpath.integrate.IDGI`).
           seed: seed of a private NumPy generator (α and sampled references; None: fresh).
-          batch_size: most points per model call.
+          batch_size: most points per model call: None or ``"auto"`` (automatic) or an int.
 
         Returns:
           The mask, float32, the input's shape (signed, per channel, like the authors').
@@ -145,7 +146,7 @@ class LPI(TFPathSaliency):
             alpha_range = (0.0, 1.0) if estimator == "expectation" else (0.01, 0.99)
         alpha_range = check_alpha_range(alpha_range)
         integ = self._integrator(integrator, "monte_carlo")
-        batch_size = validation.check_optional_positive_int(batch_size, "batch_size")
+        batch_size = validation.check_batch_size(batch_size)
         rng = np.random.default_rng(seed)
         model = next((m for m in (self.model, self.distribution.model, prep.model_function)
                       if m is not None), None)
