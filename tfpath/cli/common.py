@@ -296,6 +296,31 @@ def check_preprocess(text):
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
+def input_settings(args):
+    """``(preprocess, input_range)`` of ``--preprocess`` / ``--input-range``: the model's
+    preprocessing with pixels kept in 0..255, or the range pixels are scaled to (default 0,1).
+
+    Raises:
+      CLIError naming the option: both given, or a bad value.
+    """
+    if args.preprocess is not None and args.input_range is not None:
+        raise CLIError("--preprocess", "give either --preprocess (the model's preprocessing, "
+                                       "pixels kept in 0..255) or --input-range (pixels scaled "
+                                       "before the model), not both")
+    preprocess = None if args.preprocess is None else check_preprocess(args.preprocess)
+    input_range = ((0.0, 255.0) if preprocess is not None
+                   else parse_range(args.input_range or "0,1"))
+    return preprocess, input_range
+
+
+def check_steps(args):
+    """Raises CLIError naming ``--steps`` when it is below the method's minimum (2 with
+    ``--idgi``, else 1)."""
+    if args.steps is not None and args.steps < (2 if args.idgi else 1):
+        raise CLIError("--steps", f"expected an integer >= {2 if args.idgi else 1}, received "
+                                  f"{args.steps}")
+
+
 def check_model_file(path):
     """Rejects what cannot be a saved Keras model before TensorFlow is imported.
 

@@ -36,9 +36,9 @@ from pathlib import Path
 
 from tfpath import preprocessing
 from tfpath.cli.common import (METHODS, TARGETS, CLIError, add_progress_options,
-                               check_model_file, check_preprocess, import_tensorflow, load_image,
-                               load_model, model_function_for, one_line, open_image,
-                               parse_range, progress_enabled)
+                               check_model_file, check_steps, import_tensorflow,
+                               input_settings, load_image, load_model, model_function_for,
+                               one_line, open_image, progress_enabled)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 # the metrics explain-dataset can store per shard (tfpath.dataset.SHARD_METRICS; this module
@@ -103,17 +103,6 @@ def _parse_metrics(text, allowed, argument="--metrics"):
             raise CLIError(argument, f"unknown metric {name!r}; expected a comma-separated "
                                      f"list of {', '.join(allowed)}")
     return names
-
-
-def _input_settings(args):
-    if args.preprocess is not None and args.input_range is not None:
-        raise CLIError("--preprocess", "give either --preprocess (the model's preprocessing, "
-                                       "pixels kept in 0..255) or --input-range (pixels scaled "
-                                       "before the model), not both")
-    preprocess = None if args.preprocess is None else check_preprocess(args.preprocess)
-    input_range = ((0.0, 255.0) if preprocess is not None
-                   else parse_range(args.input_range or "0,1"))
-    return preprocess, input_range
 
 
 def image_dataset(source, input_shape, input_range, limit=None):
@@ -197,12 +186,10 @@ def explain_dataset(args):
     Raises:
       CLIError: bad arguments (reported by :func:`tfpath.cli.main`).
     """
-    preprocess, input_range = _input_settings(args)
+    preprocess, input_range = input_settings(args)
+    check_steps(args)
     shard = _parse_shard(args.shard)
     metrics = _parse_metrics(args.metrics, SHARD_METRICS)
-    if args.steps is not None and args.steps < (2 if args.idgi else 1):
-        raise CLIError("--steps", f"expected an integer >= {2 if args.idgi else 1}, received "
-                                  f"{args.steps}")
     for option, value in (("--shard-size", args.shard_size), ("--limit", args.limit)):
         if value is not None and value < 1:
             raise CLIError(option, f"expected an integer >= 1, received {value}")

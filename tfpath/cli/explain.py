@@ -24,10 +24,10 @@ from pathlib import Path
 
 from tfpath import preprocessing
 from tfpath.cli.common import (DEGENERATE_RTOL, METHODS, TARGETS, CLIError, Status,
-                               add_progress_options, check_model_file, check_preprocess,
-                               import_tensorflow, is_degenerate_warning, load_image, load_model,
-                               model_function_for, one_line, open_image, parse_range,
-                               progress_enabled)
+                               add_progress_options, check_model_file, check_steps,
+                               import_tensorflow, input_settings, is_degenerate_warning,
+                               load_image, load_model, model_function_for, one_line,
+                               open_image, progress_enabled)
 
 
 def explain(args):
@@ -44,16 +44,8 @@ def explain(args):
       CLIError: bad arguments (reported by :func:`main`).
     """
     # everything that can be checked without TensorFlow first
-    if args.preprocess is not None and args.input_range is not None:
-        raise CLIError("--preprocess", "give either --preprocess (the model's preprocessing, "
-                                       "pixels kept in 0..255) or --input-range (pixels scaled "
-                                       "before the model), not both")
-    preprocess = None if args.preprocess is None else check_preprocess(args.preprocess)
-    input_range = ((0.0, 255.0) if preprocess is not None
-                   else parse_range(args.input_range or "0,1"))
-    if args.steps is not None and args.steps < (2 if args.idgi else 1):
-        raise CLIError("--steps", f"expected an integer >= {2 if args.idgi else 1}, received "
-                                  f"{args.steps}")
+    preprocess, input_range = input_settings(args)
+    check_steps(args)
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         raise CLIError("--out", f"expected a .png file, received {out}")
