@@ -150,3 +150,20 @@ def test_strategy_and_shapes_are_checked(setup, tmp_path):
                     strategy=tf.distribute.OneDeviceStrategy("/cpu:0"))
     np.testing.assert_allclose(load_shards(tmp_path / "a")["masks"],
                                load_shards(tmp_path / "b")["masks"], atol=1e-7)
+
+
+def test_uncertainty_targets_and_baseline_sets_stream_through(setup, tmp_path):
+    mf, x, _ = setup
+    entropy = tfpath.ModelFunction(mf.model, target="entropy")
+    pool = np.random.default_rng(1).random((3, 8, 8, 1)).astype(np.float32)
+    ds = tf.data.Dataset.from_tensor_slices(x[:9])
+    explain_dataset(tfpath.IntegratedGradients(), entropy, ds, tmp_path, shard_size=4,
+                    x_steps=8, baselines=pool, baseline_weights=[0.5, 0.3, 0.2])
+    shards = load_shards(tmp_path)
+    direct = tfpath.IntegratedGradients().GetMaskBatchWithDetails(
+        x[:9], entropy, None, x_steps=8, baselines=pool, baseline_weights=[0.5, 0.3, 0.2])
+    np.testing.assert_allclose(shards["masks"], direct.mask, atol=1e-6)
+    np.testing.assert_allclose(shards["start_value"], direct.start_value, atol=1e-6)
+    # the predicted class is recorded (a class-free target ignores it)
+    np.testing.assert_array_equal(shards["class_idx"], mf.model.predict(x[:9], verbose=0)
+                                  .argmax(1))
