@@ -199,3 +199,22 @@ def test_per_input_context_reaches_every_row_of_every_group(linear_mf, points):
     expected = np.stack([np.mean([(xi - (bj + oi)) * W for bj in b], axis=0)
                          for xi, oi in zip(x, offset)])
     np.testing.assert_allclose(res.attribution, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("integrator", ["midpoint", "left", "trapezoid"])
+def test_values_at_both_ends_are_the_models_at_each_rows_points(cnn, images, integrator):
+    """F(b) per (input, baseline) and F(x) per input, for schedules without both ends (the
+    engine evaluates them once per distinct point, outside the loop) and with them (read off
+    the nodes): the model's own logits, class per input."""
+    mf = tfpath.ModelFunction(cnn, target="logit")
+    pool = np.random.default_rng(5).random((3,) + images.shape[1:]).astype(np.float32)
+    classes = np.array([1, 3, 0])
+    d = tfpath.IntegratedGradients().GetMaskBatchWithDetails(
+        images[:3], mf, {"class_idx": classes}, x_steps=6, baselines=pool,
+        integrator=integrator)
+    logits_pool = cnn.predict(pool, verbose=0)
+    logits_x = cnn.predict(images[:3], verbose=0)
+    np.testing.assert_allclose(d.baseline_values, logits_pool[:, classes].T, rtol=1e-5,
+                               atol=1e-5)
+    np.testing.assert_allclose(d.end_value, logits_x[np.arange(3), classes], rtol=1e-5,
+                               atol=1e-5)

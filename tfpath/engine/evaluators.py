@@ -67,6 +67,24 @@ class ModelEvaluator:
         values, grads = self.model_function.compiled("value_and_gradient", points, class_idx)
         return values.numpy(), grads.numpy()
 
+    def values_at(self, points, index, class_idx, rows: int):
+        """F (no gradient) at ``points[index[r]]`` with class ``class_idx[r]`` for every r:
+        the model's outputs once per point of ``points`` (``rows`` per compiled call), the
+        target applied per r. float32 ``[len(index)]``.
+
+        Args:
+          points: NumPy ``[P, ...]`` float32.
+          index: int ``[R]`` into ``points``.
+          class_idx: int ``[R]`` or None.
+          rows: points per compiled call.
+        """
+        mf = self.model_function
+        outputs = tf.concat([mf.compiled("outputs", points[s:s + rows])
+                             for s in range(0, len(points), rows)], axis=0)
+        picked = tf.gather(outputs, tf.constant(np.asarray(index, np.int32)))
+        classes = None if class_idx is None else tf.constant(np.asarray(class_idx, np.int32))
+        return mf.target_values(picked, classes).numpy()
+
     def raise_pending(self):
         pass
 

@@ -344,9 +344,17 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
     # end); a PAIR callback is called only where PAIR calls it, unless details are asked for
     need_ends = details or integrator.needs_ends or not callback
     uses_class = class_idx is not None and evaluator.uses_class
+    # when the schedule lacks an end and the path runs from each row's baseline to its input,
+    # the model runs once per input and once per pool point, outside the loop, instead of
+    # twice per row (e.g. 128 rows per input for Expected Gradients)
+    ends_outside = (need_ends and not integrator.needs_ends and not callback
+                    and getattr(path, "ends_at_rows", False) and not path.reverse
+                    and not (schedule.includes_first and schedule.includes_last)
+                    and hasattr(evaluator, "values_at"))
     key = LoopKey(path, integrator, evaluator.config, tuple(x.shape[1:]), group, chunk,
                   n_groups == 1, -(-k // chunk) == 1, uses_class,
-                  schedule.includes_first, schedule.includes_last, need_ends,
+                  schedule.includes_first, schedule.includes_last,
+                  need_ends and not ends_outside,
                   keep_values=details, keep_end=details and path.adaptive,
                   mark_padding=callback)
     calls = n_groups * -(-k // chunk)
@@ -396,7 +404,10 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
         full[keep] = values[:real]
         return full.reshape((n_inputs, m) + shape)
 
-    if need_ends:
+    if ends_outside:
+        result.baseline_values, result.input_values = _end_values(
+            evaluator, x, baselines, keep, class_idx if uses_class else None, per_call, per_row)
+    elif need_ends:
         f_start = per_row(out["f_start"].numpy().astype(np.float64))
         f_end = per_row(out["f_end"].numpy().astype(np.float64))
         base, inp = (f_end, f_start) if path.reverse else (f_start, f_end)
@@ -408,6 +419,17 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
     result.path_summary = {name: per_row(out["summary." + name].numpy().astype(np.float64))
                            for name in _summaries(key)}
     return result
+
+
+def _end_values(evaluator, x, baselines: BaselineSet, keep, class_idx, per_call, per_row):
+    """``(F(b) [B, M], F(x) [B, M])`` of a path from each row's baseline b to its input x: the
+    model's outputs once per input and once per pool point, the target applied per row."""
+    inputs = keep // baselines.index.shape[1]
+    classes = None if class_idx is None else np.asarray(class_idx)[inputs]
+    f_x = evaluator.values_at(x, inputs, classes, per_call)
+    f_b = evaluator.values_at(np.asarray(baselines.pool, np.float32),
+                              baselines.index.reshape(-1)[keep], classes, per_call)
+    return per_row(f_b.astype(np.float64)), per_row(f_x.astype(np.float64))
 
 
 def evaluate_points(evaluator, points: np.ndarray, class_idx: Optional[np.ndarray]):

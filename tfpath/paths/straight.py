@@ -20,6 +20,9 @@ class StraightPath:
 
     adaptive = False
     reverse = False
+    #: the path starts at each row's baseline and ends at its input, whatever the nodes: F at
+    #: its ends is F(baseline) and F(x), which the engine evaluates once per distinct point
+    ends_at_rows = True
 
     def grid(self, n):
         return np.linspace(0.0, 1.0, n)
