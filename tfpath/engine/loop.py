@@ -17,7 +17,8 @@ After the loop, the rows' attributions are summed into their inputs with the bas
 (``Σ_b w_b ∫_{γ_b}``). Memory is bounded by the chunk (``T·G`` points), never by
 ``steps × rows``. F at both ends of every row's path comes from the loop itself: read off the
 first / last node when the schedule contains it, otherwise evaluated (forward only) at the
-path's start and at its final state.
+path's start and at its final state; for a straight path (``ends_at_rows``) from the model's
+outputs once per input and once per pool point, after the loop.
 """
 from __future__ import annotations
 
