@@ -108,6 +108,11 @@ def test_errors_name_the_option(files, capsys, extra, message):
     assert "evaluate: error: folders: " in capsys.readouterr().err
 
 
+def test_the_commands_shard_metrics_are_the_librarys():
+    from tfpath.cli import dataset as command
+    assert command.SHARD_METRICS == tfpath.dataset.SHARD_METRICS
+
+
 def test_tfds_split(files, tmp_path, capsys):
     tfds = pytest.importorskip("tensorflow_datasets")
     model = zoo.small_cnn((28, 28, 1), num_classes=10, width=4, seed=3)

@@ -146,14 +146,6 @@ def _check_strategy(strategy):
     return strategy
 
 
-def _model_input_shape(model_function):
-    shape = getattr(getattr(model_function, "model", None), "input_shape", None)
-    if isinstance(shape, tuple) and len(shape) >= 1 and all(
-            d is None or isinstance(d, int) for d in shape):
-        return shape[1:]
-    return None
-
-
 def _shards(dataset, pairs, shard_size, expected):
     """``(images [n, ...] float32, classes [n] or None, first position)`` per shard, each
     element checked (shape against the first element and the model's input, finite values)."""
@@ -167,8 +159,7 @@ def _shards(dataset, pairs, shard_size, expected):
                             "real numbers")
         if shape is None:
             shape = image.shape
-            if expected is not None and (len(expected) != len(shape) or any(
-                    e is not None and e != s for e, s in zip(expected, shape))):
+            if expected is not None and not validation.fits_declared_shape(shape, expected):
                 raise ValueError(f"dataset: elements have shape {shape}, the model expects "
                                  f"{(None,) + tuple(expected)}")
         elif image.shape != shape:
@@ -325,7 +316,7 @@ def explain_dataset(method, model_function, dataset, out, *, shard_size: int = 2
     bar = progress_lib.Progress(cardinality if cardinality >= 0 else None, "explain_dataset",
                                 enabled=progress if writer else False, unit="image")
     explain = _explainer(method, model_function, metrics, method_kwargs)
-    expected = _model_input_shape(model_function)
+    expected = getattr(model_function, "declared_input_shape", None)
     with progress_lib.quiet():
         for k, (x, classes, position) in enumerate(_shards(dataset, pairs, shard_size,
                                                            expected)):

@@ -41,8 +41,7 @@ from tfpath.cli.common import (METHODS, TARGETS, CLIError, add_progress_options,
                                one_line, open_image, progress_enabled)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-# the metrics explain-dataset can store per shard (tfpath.dataset.SHARD_METRICS; this module
-# does not import tfpath.dataset before argparse has checked the arguments)
+# tfpath.dataset.SHARD_METRICS, spelled here so that argument checks import no NumPy
 SHARD_METRICS = ("insertion", "deletion", "diffid")
 TABLE_METRICS = ("insertion", "deletion", "diffid", "aic", "sic")
 
@@ -205,14 +204,10 @@ def explain_dataset(args):
 
     import_tensorflow()
     import tfpath
-    model = load_model(args.model)
     source = {"images": None if args.images is None else str(Path(args.images).resolve()),
               "tfds": args.tfds, "split": args.split, "data_dir": args.data_dir}
-    dataset, described = image_dataset(source, tuple(model.input_shape[1:]), input_range,
-                                       args.limit)
-    first = next(iter(dataset))
-    first = first[0] if isinstance(first, tuple) else first
-    mf, target = model_function_for(model, args.target, preprocess, first.numpy())
+    mf, target, dataset, described = _model_and_images(args.model, source, input_range,
+                                                       args.limit, args.target, preprocess)
     info = METHODS[args.method]
     kwargs = info.kwargs(idgi=args.idgi, steps=args.steps)
     metadata = {"command": "explain-dataset", "model": str(Path(args.model).resolve()),
@@ -305,15 +300,22 @@ def _scoring_inputs(args, meta, folder):
     if meta.get("command") != "explain-dataset":
         raise CLIError("folders", f"{folder} was not written by tfpath explain-dataset; its "
                                   "metrics must be computed with tfpath.evaluate_shards")
-    model_path = args.model or meta["model"]
-    model = load_model(check_model_file(model_path))
-    input_range = tuple(meta["input_range"])
-    dataset, _ = image_dataset(meta["source"], tuple(model.input_shape[1:]), input_range,
-                               meta.get("limit"))
+    mf, _, dataset, _ = _model_and_images(args.model or meta["model"], meta["source"],
+                                          tuple(meta["input_range"]), meta.get("limit"),
+                                          meta["target"], meta["preprocess"])
+    return mf, dataset
+
+
+def _model_and_images(model_path, source, input_range, limit, target, preprocess):
+    """``(model function, target, dataset, description)``: the saved model, the images
+    ``source`` names converted to its input, and the model function of ``target`` (checked on
+    the first image)."""
+    model = load_model(model_path)
+    dataset, described = image_dataset(source, tuple(model.input_shape[1:]), input_range, limit)
     first = next(iter(dataset))
     first = first[0] if isinstance(first, tuple) else first
-    mf, _ = model_function_for(model, meta["target"], meta["preprocess"], first.numpy())
-    return mf, dataset
+    mf, target = model_function_for(model, target, preprocess, first.numpy())
+    return mf, target, dataset, described
 
 
 def add_parsers(sub):

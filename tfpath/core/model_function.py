@@ -313,6 +313,19 @@ class ModelFunction:
 
     # ------------------------------------------------------------------ validation
     @property
+    def declared_input_shape(self) -> Optional[tuple]:
+        """One input's shape as the Keras model declares it (None entries for free axes), or
+        None (plain callables, unbuilt or multi-input models)."""
+        try:
+            shape = self.model.input_shape
+        except (AttributeError, ValueError):      # callables, unbuilt or multi-input models
+            return None
+        if isinstance(shape, tuple) and len(shape) >= 1 and all(
+                isinstance(d, (int, type(None))) for d in shape):
+            return tuple(shape[1:])
+        return None
+
+    @property
     def num_classes(self) -> Optional[int]:
         """The number of classes K, known once outputs have been checked (else None)."""
         return self._num_classes

@@ -198,6 +198,13 @@ def check_within(x, low, high, name):
                          f"({low:g}, {high:g}); pass the inputs' valid range, or None")
 
 
+def fits_declared_shape(shape, declared) -> bool:
+    """Whether ``shape`` fits a ``declared`` shape: the same rank, and equal sizes wherever
+    ``declared`` is not None."""
+    return len(shape) == len(declared) and all(d is None or d == s
+                                               for s, d in zip(shape, declared))
+
+
 def check_batch_size(value, name="batch_size"):
     """None, ``"auto"`` or an int >= 1 (a path method's ``batch_size``); TypeError /
     ValueError naming it otherwise."""

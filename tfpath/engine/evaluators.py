@@ -240,11 +240,7 @@ class CallbackEvaluator:
         return values
 
     def evaluate_numpy(self, points, class_idx):
-        if self.per_input_args is None:
-            return self.call_numpy(points, self.args)
-        parts = [self.call_numpy(points[i:i + 1], self.per_input_args[i])
-                 for i in range(len(points))]
-        return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+        return self._call_rows(points, np.arange(len(points)), True)    # row i is input i
 
     def raise_pending(self):
         if self.error is not None:

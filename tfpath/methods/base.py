@@ -531,18 +531,11 @@ def _details(result, details: bool) -> PathDetails:
 
 
 def _declared_input_shape(call_model_function):
-    """One input's shape as a Keras model of a ModelFunction declares it (None entries for
-    free axes), or None (PAIR callbacks, plain callables, unbuilt or multi-input models)."""
+    """One input's shape as the Keras model of a ModelFunction declares it, or None (PAIR
+    callbacks, plain callables, unbuilt or multi-input models)."""
     if not isinstance(call_model_function, ModelFunction):
         return None
-    try:
-        shape = call_model_function.model.input_shape
-    except (AttributeError, ValueError):      # callables, unbuilt or multi-input models
-        return None
-    if isinstance(shape, tuple) and len(shape) >= 1 and all(
-            isinstance(d, (int, type(None))) for d in shape):
-        return tuple(shape[1:])
-    return None
+    return call_model_function.declared_input_shape
 
 
 def _check_model_input_shape(mf, x, name="x_value"):
@@ -551,8 +544,7 @@ def _check_model_input_shape(mf, x, name="x_value"):
     if expected is None:
         return
     got = tuple(x.shape[1:])
-    if len(expected) != len(got) or any(e is not None and e != g
-                                        for e, g in zip(expected, got)):
+    if not validation.fits_declared_shape(got, expected):
         what = "an input" if name == "x_value" else "inputs [B, ...] with one input"
         raise ValueError(f"{name}: expected {what} of shape {expected} (the model's "
                          f"input shape, batch axis excluded), received {got}")
