@@ -103,6 +103,33 @@ def test_per_row_alpha_gives_exact_monte_carlo_sums():
                                rtol=1e-6)
 
 
+def test_without_details_the_baselines_are_not_evaluated_and_f_ranges_over_the_nodes():
+    """A plain call of a straight path whose nodes miss its ends evaluates the model at the
+    nodes only (plus F(x), here given): F at the baselines is not computed, and the range of F
+    over each row's nodes is returned instead (closed form: F = Σ v² on known nodes)."""
+    rows_seen = tf.Variable(0)
+
+    def squares(v):
+        rows_seen.assign_add(tf.shape(v)[0])
+        return tf.reduce_sum(v ** 2, axis=1)
+    mf = tfpath.ModelFunction(squares, target="score")
+    x = np.array([[1.0, 2.0], [0.0, 1.0]], np.float32)
+    pool = np.array([[0.0, 0.0], [1.0, -1.0], [2.0, 2.0]], np.float32)
+    base = BaselineSet(pool, np.array([[0, 1, 2], [2, 1, 0]]), np.full((2, 3), 1 / 3))
+    alphas = np.array([[0.25, 0.5, 0.75, 0.1, 0.2, 0.3], [0.9, 0.8, 0.7, 0.6, 0.5, 0.4]])
+    schedule = Schedule(alphas, np.full_like(alphas, 0.5), False, False)
+    res = engine.integrate(engine.ModelEvaluator(mf), StraightPath(), integrate.MonteCarlo(), x,
+                           base, schedule, input_values=np.array([5.0, 1.0]))
+    assert rows_seen.numpy() == alphas.size                 # 12 points, no forward elsewhere
+    assert res.baseline_values is None
+    np.testing.assert_allclose(res.input_values, [[5.0] * 3, [1.0] * 3])
+    for e in range(2):
+        for j in range(3):
+            b = pool[base.index[e, j]]
+            f = [((b + a * (x[e] - b)) ** 2).sum() for a in alphas[:, e * 3 + j]]
+            np.testing.assert_allclose(res.value_range[e, j], [min(f), max(f)], rtol=1e-6)
+
+
 def test_idgi_on_random_nodes_is_complete_per_baseline():
     mf = tfpath.ModelFunction(lambda v: tf.reduce_sum(tf.sin(v) * v, axis=1), target="score")
     x = np.array([[1.0, 2.0, -0.5]], np.float32)

@@ -166,6 +166,27 @@ def test_expected_gradients_warns():
     assert len(_degenerate_warnings(record)) == 1
 
 
+def test_plain_expected_gradients_reads_f_along_its_paths():
+    """Without details F at the references is not evaluated: the warning then reads F at the
+    nodes. A constant model warns; F(x) = F(x') with F varying in between warns only with
+    details (its attribution does sum to ~0, but the map is not meaningless)."""
+    refs = np.zeros((3,) + SHAPE, np.float32)
+    ones = np.ones(SHAPE, np.float32)
+    bump = tfpath.ModelFunction(lambda t: tf.reduce_sum((t - 0.5) ** 2, axis=[1, 2, 3]),
+                                target="score")                   # F(1) = F(0), F(0.5) = 0
+    eg = tfpath.ExpectedGradients()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        eg.GetMask(ones, tfpath.ModelFunction(constant, target="score"), references=refs,
+                   nsamples=8, seed=0)
+        plain = _degenerate_warnings(record)
+        assert len(plain) == 1 and "F on the path = within [1., 1.]" in str(plain[0].message)
+        eg.GetMask(ones, bump, references=refs, nsamples=8, seed=0)
+        assert len(_degenerate_warnings(record)) == 1
+        eg.GetMaskWithDetails(ones, bump, references=refs, nsamples=8, seed=0)
+        assert len(_degenerate_warnings(record)) == 2
+
+
 @pytest.mark.parametrize("method", PATH_METHODS, ids=lambda m: m.__name__)
 def test_normal_model_does_not_warn(x, method):
     mf = tfpath.ModelFunction(squares, target="score")

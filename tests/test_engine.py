@@ -144,3 +144,24 @@ def test_guided_inner_loop_guard_raises_instead_of_stopping_silently(mf, images)
         engine.integrate(engine.ModelEvaluator(mf), path, rule, x,
                          baselines.single_baseline(None, x), rule.schedule(path, 4, "left"),
                          np.array([0, 1], np.int32))
+
+
+@pytest.mark.parametrize("accelerator", [False, True], ids=["numpy", "tf.sort"])
+def test_guided_order_statistic_is_the_lower_quantile_of_each_row(accelerator, monkeypatch):
+    """Guided IG's threshold is PAIR's np.quantile(..., interpolation='lower') of every row,
+    inf entries (features already at their bound) and ties included, by either route."""
+    import tensorflow as tf
+    from tfpath.paths.guided import kth_smallest
+    if accelerator:                          # the route taken where a GPU is visible
+        monkeypatch.setattr(tf.config, "list_logical_devices",
+                            lambda kind=None: ["GPU:0"] if kind == "GPU" else [])
+    rng = np.random.default_rng(0)
+    values = np.abs(rng.normal(size=(5, 37))).astype(np.float32)
+    values[1, ::3] = np.inf
+    values[2] = np.round(values[2], 1)                        # ties
+    values[3] = np.inf
+    for fraction in (0.0, 0.25, 0.5, 1.0):
+        k = int(np.floor(fraction * (values.shape[1] - 1)))
+        got = tf.function(lambda v: kth_smallest(v, k))(tf.constant(values)).numpy()
+        np.testing.assert_array_equal(
+            got, np.quantile(values, fraction, axis=1, method="lower"))

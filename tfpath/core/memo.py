@@ -21,11 +21,12 @@ T = TypeVar("T")
 _CACHES: dict = {}
 
 
-def _forget(key: int, ref) -> None:
-    """Drops the caches of a collected owner (the weak reference's callback)."""
-    entry = _CACHES.get(key)
+def _forget(key: int, ref, caches: dict = _CACHES) -> None:
+    """Drops the caches of a collected owner (the weak reference's callback). ``caches`` is
+    bound at definition: at interpreter exit the module's globals may already be gone."""
+    entry = caches.get(key)
     if entry is not None and entry[0] is ref:
-        del _CACHES[key]
+        del caches[key]
 
 
 def cache_for(owner, namespace: str) -> dict:

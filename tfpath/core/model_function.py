@@ -346,6 +346,17 @@ class ModelFunction:
           ValueError: NaN/inf outputs; a class out of range or missing; probabilities declared
             as logits or the reverse; a target that does not return one value per input.
         """
+        return self.checked_outputs_and_values(x, class_idx)[0]
+
+    def checked_outputs_and_values(self, x, class_idx=None):
+        """:meth:`check_outputs`, also returning the target's values on ``x``.
+
+        Returns:
+          ``(outputs, values)``: the raw outputs and F(x), float32 ``[n]``, NumPy arrays.
+
+        Raises:
+          As :meth:`check_outputs`.
+        """
         outputs = self.compiled("outputs", x).numpy()
         num_classes = output_checks.check_outputs(
             outputs, self.target, self.output_kind, class_idx,
@@ -358,7 +369,7 @@ class ModelFunction:
             raise ValueError(f"target: {self.target.name!r} must return one value per input "
                              f"({outputs.shape[0]}); it returned {values.shape[0]}")
         self._outputs_checked = True
-        return outputs
+        return outputs, values.numpy()
 
     def _check_once(self, x, class_idx, name):
         """The model's outputs are checked on the first call (one row); classes on every call."""

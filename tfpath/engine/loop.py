@@ -38,6 +38,9 @@ from tfpath.protocols import BaselineSet, Evaluation, Rows, Schedule
 # between 1 and 256 rows.
 AUTO_CHUNK_BYTES = 1 << 24
 AUTO_CHUNK_MAX_ROWS = 256
+#: loop iterations of a compiled model that may run at once (see :func:`_overlap`); at most
+#: this many chunks are in flight, so memory stays bounded by ``OVERLAP · batch_size`` points
+OVERLAP = 2
 
 
 def auto_rows(feature_count: int) -> int:
@@ -67,6 +70,7 @@ class LoopKey:
     keep_end: bool
     progress: bool = False
     mark_padding: bool = False
+    value_range: bool = False
 
 
 @dataclass
@@ -86,6 +90,8 @@ class PathResult:
         IG's end point), ``[B, M, ...]`` float32, or None.
       path_summary: per-row scalars an adaptive path reports of its final state
         (``Path.summaries``, e.g. GradPath's length), ``{name: [B, M]}`` float64.
+      value_range: when F at the path starts was not evaluated (see :func:`integrate`), the
+        least and greatest F over each row's evaluated nodes, ``[B, M, 2]`` float64; else None.
     """
 
     attribution: np.ndarray
@@ -96,6 +102,7 @@ class PathResult:
     path_values: Optional[np.ndarray] = None
     path_end: Optional[np.ndarray] = None
     path_summary: Mapping[str, np.ndarray] = field(default_factory=dict)
+    value_range: Optional[np.ndarray] = None
 
 
 def _tile(t, times):
@@ -140,7 +147,7 @@ def _run_group(key: LoopKey, evaluator, rows: Rows, params, node_weights, n_node
     tiled = Rows(None, None, _tile(rows.class_idx, t), _tile(rows.input_index, t),
                  {name: _tile(v, t) for name, v in rows.context.items()})
 
-    def body(i, state, acc, *values_ta):
+    def body(i, state, acc, track):
         p = tf.ensure_shape(params[i * t:(i + 1) * t], [t, g])
         w = tf.ensure_shape(node_weights[i * t:(i + 1) * t], [t, g])
         points, tangents = path.points(constants, state, p, with_tangents)
@@ -178,15 +185,25 @@ def _run_group(key: LoopKey, evaluator, rows: Rows, params, node_weights, n_node
         # keep the loop variables' static shapes (dynamic reshapes above lose them)
         tf.nest.map_structure(lambda new, old: new.set_shape(old.shape), new_state, state)
         tf.nest.map_structure(lambda new, old: new.set_shape(old.shape), new_acc, acc)
-        return (i + 1, new_state, new_acc) + tuple(ta.write(i, values) for ta in values_ta)
+        track = dict(track)
+        if keep:
+            track["values"] = track["values"].write(i, values)
+        if key.value_range:
+            track["lo"] = tf.minimum(track["lo"], tf.reduce_min(values, axis=0))
+            track["hi"] = tf.maximum(track["hi"], tf.reduce_max(values, axis=0))
+        return i + 1, new_state, new_acc, track
 
-    start = (tf.constant(0), state, acc) + ((values_ta,) if keep else ())
+    track = {"values": values_ta} if keep else {}
+    if key.value_range:
+        track.update(lo=tf.fill([g], np.float32(np.inf)), hi=tf.fill([g], np.float32(-np.inf)))
+    start = (tf.constant(0), state, acc, track)
     if key.one_chunk:                           # e.g. one random α per row: no loop at all
         loop = body(*start)
     else:
-        loop = tf.while_loop(lambda i, *_: i < n_chunks, body, start, parallel_iterations=1)
-    state, acc = loop[1], loop[2]
-    values = loop[3].concat() if keep else tf.zeros([0, g])               # [K, G]
+        loop = tf.while_loop(lambda i, *_: i < n_chunks, body, start,
+                             parallel_iterations=_overlap(key, outer=False))
+    state, acc, track = loop[1], loop[2], loop[3]
+    values = track["values"].concat() if keep else tf.zeros([0, g])       # [K, G]
     end = path.end(constants, state)
     f_end = None
     if key.need_ends:
@@ -194,13 +211,31 @@ def _run_group(key: LoopKey, evaluator, rows: Rows, params, node_weights, n_node
         f_end = values[-1] if key.last_from_nodes else evaluator.values(end, rows)
     sign = tf.constant(-1.0 if path.reverse else 1.0, tf.float64)
     attr_rows, residual_rows = integrator.result(acc, f_start, f_end, sign)
-    summary = path.summarize(constants, state) if _summaries(key) else {}
+    summary = (path.summarize(constants, state)
+               if key.keep_end and getattr(path, "summaries", ()) else {})
+    if key.value_range:
+        summary = dict(summary, **{"range.lo": track["lo"], "range.hi": track["hi"]})
     return attr_rows, residual_rows, values, f_start, f_end, end, summary
 
 
+def _overlap(key: LoopKey, outer: bool) -> int:
+    """``parallel_iterations`` of the node loop (``outer=False``) or of the group loop.
+
+    A compiled model's loops let :data:`OVERLAP` iterations run at once: the next chunk's
+    model call starts while the last one's accumulation finishes, and small chunks keep
+    both cores busy. An adaptive path's node loop is a chain (each step needs the last). A
+    PAIR callback (and a loop that ticks a progress bar) runs strictly in order.
+    """
+    if key.mark_padding or key.progress or (key.path.adaptive and not outer):
+        return 1
+    return OVERLAP
+
+
 def _summaries(key: LoopKey):
-    """The names of the path's per-row summaries the loop returns (with the final state)."""
-    return tuple(getattr(key.path, "summaries", ())) if key.keep_end else ()
+    """The names of the per-row scalars the loop returns: the path's summaries of its final
+    state (with the final state), and the range of F over the nodes (``key.value_range``)."""
+    names = tuple(getattr(key.path, "summaries", ())) if key.keep_end else ()
+    return names + (("range.lo", "range.hi") if key.value_range else ())
 
 
 def _run(key: LoopKey, evaluator, x, pool, row_input, row_pool, row_weight, params,
@@ -262,7 +297,7 @@ def _run(key: LoopKey, evaluator, x, pool, row_input, row_pool, row_weight, para
         _, attr, residual, tas = body(*start)
     else:
         _, attr, residual, tas = tf.while_loop(lambda gi, *_: gi < n_groups, body, start,
-                                               parallel_iterations=1)
+                                               parallel_iterations=_overlap(key, outer=True))
     out = {"attribution": attr, "residual": residual}
     if key.keep_values:                             # [n_groups, K, G] -> [R, K]
         out["values"] = tf.reshape(tf.transpose(tas["values"].stack(), [0, 2, 1]),
@@ -297,7 +332,8 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
               schedule: Schedule, class_idx: Optional[np.ndarray] = None,
               context: Optional[Mapping[str, np.ndarray]] = None,
               batch_size: Optional[int] = None, details: bool = False,
-              progress: bool = False, label: str = "") -> PathResult:
+              progress: bool = False, label: str = "",
+              input_values: Optional[np.ndarray] = None) -> PathResult:
     """Integrates along ``path`` from every baseline of every input, streaming in chunks.
 
     Args:
@@ -315,9 +351,16 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
       details: also return F at both ends, along the path and the final state.
       progress: show a bar of the model calls on stderr (when there are several), labelled
         ``label``; the compiled loop then ticks it after every call.
+      input_values: F(x) per input ``[B]``, if the caller has it (a method's input check
+        runs the model on x): the engine then does not evaluate it again.
 
     Returns:
-      :class:`PathResult`.
+      :class:`PathResult`. F at both ends of every row is in it for a compiled model (for a
+      PAIR callback only with ``details`` or an integrator that needs them), with one
+      exception that saves a forward pass per distinct baseline: on a straight path whose
+      nodes miss an end (Expected Gradients, LPI, one-sided rules) and without ``details``,
+      F at the baselines is not evaluated; ``value_range`` holds the range of F over each
+      row's nodes instead (what the degenerate-attribution check reads).
 
     Raises:
       Whatever the evaluator raises (a callback's own exception keeps its type).
@@ -331,9 +374,9 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
         raise ValueError("baseline_weights: every baseline has weight 0; nothing to integrate")
     k = schedule.nodes
     group, n_groups = _groups(len(keep), per_call)
+    callback = evaluator.config.kind == "callback"
     # a PAIR callback sees PAIR's calls: full chunks of batch_size points and a short last one
     # (the padding is marked and never sent); compiled models get balanced chunks
-    callback = evaluator.config.kind == "callback"
     if path.adaptive:                          # an adaptive path steps all rows together
         chunk = 1
     else:
@@ -346,8 +389,8 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
     need_ends = details or integrator.needs_ends or not callback
     uses_class = class_idx is not None and evaluator.uses_class
     # when the schedule lacks an end and the path runs from each row's baseline to its input,
-    # the model runs once per input and once per pool point, outside the loop, instead of
-    # twice per row (e.g. 128 rows per input for Expected Gradients)
+    # the model runs once per input and (with details) once per pool point, outside the loop,
+    # instead of twice per row (e.g. 128 rows per input for Expected Gradients)
     ends_outside = (need_ends and not integrator.needs_ends and not callback
                     and getattr(path, "ends_at_rows", False) and not path.reverse
                     and not (schedule.includes_first and schedule.includes_last)
@@ -357,7 +400,7 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
                   schedule.includes_first, schedule.includes_last,
                   need_ends and not ends_outside,
                   keep_values=details, keep_end=details and path.adaptive,
-                  mark_padding=callback)
+                  mark_padding=callback, value_range=ends_outside and not details)
     calls = n_groups * -(-k // chunk)
     if progress and calls > 1:
         key = dataclasses.replace(key, progress=True)
@@ -406,8 +449,19 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
         return full.reshape((n_inputs, m) + shape)
 
     if ends_outside:
-        result.baseline_values, result.input_values = _end_values(
-            evaluator, x, baselines, keep, class_idx if uses_class else None, per_call, per_row)
+        classes = class_idx if uses_class else None
+        inputs = keep // m
+        f_x = (evaluator.values_at(x, inputs, None if classes is None else classes[inputs],
+                                   per_call)
+               if input_values is None else np.asarray(input_values)[inputs])
+        result.input_values = per_row(np.asarray(f_x, np.float64))
+        if details:
+            result.baseline_values = _baseline_values(evaluator, baselines, keep, classes,
+                                                      per_call, per_row)
+        else:
+            result.value_range = np.stack(
+                [per_row(out["summary.range." + e].numpy().astype(np.float64))
+                 for e in ("lo", "hi")], axis=-1)
     elif need_ends:
         f_start = per_row(out["f_start"].numpy().astype(np.float64))
         f_end = per_row(out["f_end"].numpy().astype(np.float64))
@@ -418,19 +472,18 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
     if key.keep_end:
         result.path_end = per_row(out["end"].numpy(), x.shape[1:])
     result.path_summary = {name: per_row(out["summary." + name].numpy().astype(np.float64))
-                           for name in _summaries(key)}
+                           for name in _summaries(key) if not name.startswith("range.")}
     return result
 
 
-def _end_values(evaluator, x, baselines: BaselineSet, keep, class_idx, per_call, per_row):
-    """``(F(b) [B, M], F(x) [B, M])`` of a path from each row's baseline b to its input x: the
-    model's outputs once per input and once per pool point, the target applied per row."""
+def _baseline_values(evaluator, baselines: BaselineSet, keep, class_idx, per_call, per_row):
+    """F(b) ``[B, M]`` at every row's baseline: the model's outputs once per pool point, the
+    target applied per row."""
     inputs = keep // baselines.index.shape[1]
     classes = None if class_idx is None else np.asarray(class_idx)[inputs]
-    f_x = evaluator.values_at(x, inputs, classes, per_call)
     f_b = evaluator.values_at(np.asarray(baselines.pool, np.float32),
                               baselines.index.reshape(-1)[keep], classes, per_call)
-    return per_row(f_b.astype(np.float64)), per_row(f_x.astype(np.float64))
+    return per_row(f_b.astype(np.float64))
 
 
 def evaluate_points(evaluator, points: np.ndarray, class_idx: Optional[np.ndarray]):

@@ -87,14 +87,16 @@ class PathDetails:
 
 @dataclass
 class Prepared:
-    """A validated batch: inputs, evaluator, classes, the model function (if any) and its raw
-    outputs on the inputs (computed by the boundary check)."""
+    """A validated batch: inputs, evaluator, classes, the model function (if any), its raw
+    outputs on the inputs and the target's values F(x) there (computed by the boundary
+    check)."""
 
     x: np.ndarray
     evaluator: Any
     class_idx: Optional[np.ndarray]
     model_function: Optional[ModelFunction]
     outputs: Optional[np.ndarray] = None
+    input_values: Optional[np.ndarray] = None
 
 
 @dataclass
@@ -412,8 +414,8 @@ class TFPathSaliency(pair_core.CoreSaliency):
             mf = call_model_function
             _check_model_input_shape(mf, x, name)
             class_idx = mf.class_indices(call_model_args, n)
-            outputs = mf.check_outputs(x, class_idx)
-            return Prepared(x, engine.ModelEvaluator(mf), class_idx, mf, outputs)
+            outputs, values = mf.checked_outputs_and_values(x, class_idx)
+            return Prepared(x, engine.ModelEvaluator(mf), class_idx, mf, outputs, values)
         if not callable(call_model_function):
             raise TypeError("call_model_function: expected a tfpath.ModelFunction or a PAIR "
                             "call_model_function(x_batch, call_model_args, expected_keys), "
@@ -450,7 +452,7 @@ class TFPathSaliency(pair_core.CoreSaliency):
                                   plan.schedule, prep.class_idx, plan.context,
                                   self._points_per_call(plan.batch_size, evaluator), details,
                                   progress=progress_lib.wanted(getattr(self, "progress", None)),
-                                  label=type(self).__name__)
+                                  label=type(self).__name__, input_values=prep.input_values)
         warn_if_degenerate(result, type(self).__name__)
         return self._report(prep, plan, result, details)
 
@@ -567,28 +569,40 @@ def warn_if_degenerate(result, owner: str) -> None:
     Checked on every call of a path method with a :class:`tfpath.ModelFunction` (the engine
     returns F at both ends of every path), and on ``...WithDetails`` calls with a PAIR
     callback (plain calls of a callback make exactly PAIR's model calls, none at the ends).
+    Where the engine did not evaluate F at the baselines (a straight path whose random or
+    one-sided nodes miss them, without details: Expected Gradients, LPI), a row counts as
+    degenerate when F at every node of its path is that close to F(x).
     """
     base, inp = result.baseline_values, result.input_values
-    if base is None or inp is None:
+    if inp is None or (base is None and result.value_range is None):
         return
     w = np.asarray(result.weights)
-    base = np.asarray(base, np.float64)
     inp = np.asarray(inp, np.float64)
-    small = np.abs(inp - base) <= DEGENERATE_RTOL * np.maximum(np.abs(inp), DEGENERATE_ATOL)
+    if base is not None:
+        base = np.asarray(base, np.float64)
+        gap = np.abs(inp - base)
+        compared, other = "F(x')", lambda i: base[i][w[i] != 0]
+    else:
+        lo, hi = np.moveaxis(np.asarray(result.value_range, np.float64), -1, 0)
+        gap = np.maximum(np.abs(inp - lo), np.abs(hi - inp))
+        compared = "F on the path"
+        other = lambda i: np.stack([lo[i][w[i] != 0].min(), hi[i][w[i] != 0].max()])  # noqa
+    small = gap <= DEGENERATE_RTOL * np.maximum(np.abs(inp), DEGENERATE_ATOL)
     degenerate = np.all(small | (w == 0), axis=1) & np.any(w != 0, axis=1)
     if not degenerate.any():
         return
     idx = np.flatnonzero(degenerate)
     shown = idx[:5]
     values = "; ".join(
-        f"input {i}: F(x) = {inp[i][w[i] != 0][0]:.6g}, F(x') = "
-        f"{np.array2string(base[i][w[i] != 0], precision=6, separator=', ')}" for i in shown)
+        f"input {i}: F(x) = {inp[i][w[i] != 0][0]:.6g}, {compared} = "
+        f"{'' if base is not None else 'within '}"
+        f"{np.array2string(other(i), precision=6, separator=', ')}" for i in shown)
     more = f" (and {idx.size - shown.size} more)" if idx.size > shown.size else ""
     warnings.warn(
         f"{owner}: degenerate attribution for input{'s' if idx.size > 1 else ''} "
-        f"{idx.tolist()}: F(x) - F(x') is negligible against F(x) for every baseline "
-        f"(|F(x) - F(x')| <= {DEGENERATE_RTOL:g}·|F(x)|), so the attributions sum to ~0 and an "
-        f"all-zero or meaningless map is expected ({values}{more}). Typical causes: an "
+        f"{idx.tolist()}: {compared} - F(x) is negligible against F(x) for every baseline "
+        f"(|F(x) - {compared}| <= {DEGENERATE_RTOL:g}·|F(x)|), so the attributions sum to ~0 "
+        f"and an all-zero or meaningless map is expected ({values}{more}). Typical causes: an "
         "untrained model or one whose target does not vary between the baseline and x; choose "
         "another baseline or target, or check the model.", UserWarning,
         stacklevel=_user_stacklevel())
