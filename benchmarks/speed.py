@@ -21,10 +21,11 @@ same run. Peers:
 
 Each time is the fastest of ``--repeats`` runs after one warm-up run (tracing excluded; the
 minimum is the least noisy estimate on a shared machine). A method's runs alternate with runs
-of its limit (the fastest chunking found first), so that both see the same machine; the ratio
+of its limit (the fastest chunking found first), so that both see the same machine, and a
+short method runs until it has run for ``--min-seconds`` (LPI's call takes ~20 ms); the ratio
 is of their minima.
 
-    python benchmarks/speed.py [--images 16] [--steps 128] [--repeats 5]
+    python benchmarks/speed.py [--images 16] [--steps 128] [--repeats 5] [--min-seconds 2]
 """
 import argparse
 import os
@@ -50,21 +51,29 @@ from pair_oracle import keras_style_call_model_function, numpy2_shim_for_pair_gu
 DEFAULT_CHUNKS = (64, 128, 256, 512, 1024, 2048)
 
 
-def timed(fn, repeats):
+def timed(fn, repeats, min_seconds=0.0):
+    """Fastest of ``repeats`` runs of ``fn`` (or more, until ``min_seconds``) after a warm-up."""
+    start = time.perf_counter()
     fn()                                               # warm-up: tracing, caches
+    first = time.perf_counter() - start
     times = []
-    for _ in range(repeats):
+    for _ in range(max(repeats, int(np.ceil(min_seconds / max(first, 1e-6))))):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
 
 
-def interleaved(fn, reference, repeats):
-    """Fastest times of ``fn`` and ``reference``, their runs alternating."""
-    fn(), reference()
+def interleaved(fn, reference, repeats, min_seconds=0.0):
+    """Fastest times of ``fn`` and ``reference``, their runs alternating: ``repeats`` pairs, or
+    more, until ``fn`` has run for ``min_seconds`` (short calls get more runs, so that their
+    minimum is as stable as a long call's)."""
+    start = time.perf_counter()
+    fn()
+    first = time.perf_counter() - start
+    reference()
     ours, theirs = [], []
-    for _ in range(repeats):
+    for _ in range(max(repeats, int(np.ceil(min_seconds / max(first, 1e-6))))):
         for f, times in ((fn, ours), (reference, theirs)):
             start = time.perf_counter()
             f()
@@ -104,7 +113,7 @@ def variants(mf, points, classes, chunk):
     return {"python loop": python_loop, "while_loop": lambda: graph_loop().numpy()}
 
 
-def limit(mf, points, classes, chunks, repeats):
+def limit(mf, points, classes, chunks, repeats, min_seconds=0.0):
     """The fastest chunking of ``mf.value_and_gradient`` over ``points``:
     ``(seconds, how, fn)`` with ``fn`` the fastest variant and ``how`` its
     ``(variant name, chunk size)``."""
@@ -112,7 +121,7 @@ def limit(mf, points, classes, chunks, repeats):
     best = (np.inf, None, None)
     for chunk in sorted({min(c, n) for c in chunks}):
         for name, fn in variants(mf, points, classes, chunk).items():
-            seconds = timed(fn, repeats)
+            seconds = timed(fn, repeats, min_seconds)
             if seconds < best[0]:
                 best = (seconds, (name, chunk), fn)
     return best
@@ -145,6 +154,8 @@ def main(argv=None):
     parser.add_argument("--lpi-references", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--chunks", type=int, nargs="+", default=list(DEFAULT_CHUNKS))
+    parser.add_argument("--min-seconds", type=float, default=2.0,
+                        help="run each method (and its limit) at least this long")
     parser.add_argument("--skip-pair-guided", action="store_true",
                         help="skip PAIR Guided IG (the slowest)")
     args = parser.parse_args(argv)
@@ -166,8 +177,9 @@ def main(argv=None):
     eg_points = (eg_refs + rng.random((args.images, steps, 1, 1, 1)).astype(np.float32)
                  * (x[:, None] - eg_refs)).reshape(-1, 28, 28, 1)
     many = np.repeat(classes, steps)
-    limits = {"IG / Guided IG": limit(mf, ig_points, many, args.chunks, args.repeats),
-              "EG": limit(mf, eg_points, many, args.chunks, args.repeats)}
+    budget = args.min_seconds / 2                     # per chunking tried
+    limits = {"IG / Guided IG": limit(mf, ig_points, many, args.chunks, args.repeats, budget),
+              "EG": limit(mf, eg_points, many, args.chunks, args.repeats, budget)}
 
     start = time.perf_counter()
     distribution = tfpath.LocalDistribution.fit(model, split.x_train, n_neighbourhoods=10,
@@ -176,7 +188,7 @@ def main(argv=None):
     lpi_refs = distribution.baseline_set(x).pool[distribution.baseline_set(x).index]
     lpi_points = (lpi_refs + 0.5 * (x[:, None] - lpi_refs)).reshape(-1, 28, 28, 1)
     limits["LPI"] = limit(mf, lpi_points, np.repeat(classes, lpi_refs.shape[1]), args.chunks,
-                          args.repeats)
+                          args.repeats, budget)
 
     ig, gig = tfpath.IntegratedGradients(), tfpath.GuidedIG()
     eg, lpi, ig2 = tfpath.ExpectedGradients(), tfpath.LPI(distribution), tfpath.IG2()
@@ -201,7 +213,8 @@ def main(argv=None):
     ]
     results = {}
     for name, kind, fn in rows:
-        results[name] = interleaved(fn, limits[kind][2], args.repeats) + (kind,)
+        results[name] = interleaved(fn, limits[kind][2], args.repeats, args.min_seconds) + (
+            kind,)
 
     cmf = keras_style_call_model_function(model)
     results["PAIR IG (batch_size=steps)"] = interleaved(lambda: [
@@ -226,7 +239,8 @@ def main(argv=None):
 
     print(f"{args.images} images (28×28×1), small CNN; {steps} steps / samples per image; "
           f"{tf.config.threading.get_intra_op_parallelism_threads() or 'all'} intra-op "
-          f"threads, {os.cpu_count()} cores; fastest of {args.repeats}")
+          f"threads, {os.cpu_count()} cores; fastest of >= {args.repeats} runs "
+          f"(>= {args.min_seconds:g} s of runs per method)")
     print(f"LocalDistribution.fit on {len(split.x_train)} images (10 neighbourhoods, m={m}): "
           f"{fit_seconds:.2f} s")
     print(f"{'limit':16s} {'points':>7s} {'seconds':>9s}  fastest chunking")

@@ -22,7 +22,7 @@ def recorded_rows(method, x, model_function, args, **kwargs):
 def test_speed_benchmark_limits_count_the_methods_gradient_evaluations():
     speed = load("speed")
     out = speed.main(["--images", "2", "--steps", "4", "--lpi-references", "3", "--repeats", "1",
-                      "--skip-pair-guided", "--chunks", "4", "8"])
+                      "--skip-pair-guided", "--chunks", "4", "8", "--min-seconds", "0"])
     counts = out["counts"]
     assert counts == {"IG / Guided IG": 8, "EG": 8, "LPI": 6}
     # the same numbers of gradient evaluations as tfpath's methods make on such a batch
