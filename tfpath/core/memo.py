@@ -11,6 +11,7 @@ the object they belong to (referenced weakly), so that
 """
 from __future__ import annotations
 
+import functools
 import weakref
 from typing import Callable, Hashable, TypeVar
 
@@ -22,8 +23,9 @@ _CACHES: dict = {}
 
 
 def _forget(key: int, ref, caches: dict = _CACHES) -> None:
-    """Drops the caches of a collected owner (the weak reference's callback). ``caches`` is
-    bound at definition: at interpreter exit the module's globals may already be gone."""
+    """Drops the caches of a collected owner (the weak reference's callback, a partial of
+    this function). ``caches`` is bound at definition: at interpreter exit the module's
+    globals may already be gone."""
     entry = caches.get(key)
     if entry is not None and entry[0] is ref:
         del caches[key]
@@ -45,7 +47,7 @@ def cache_for(owner, namespace: str) -> dict:
     entry = _CACHES.get(key)
     if entry is None or entry[0]() is not owner:
         try:
-            ref = weakref.ref(owner, lambda r, key=key: _forget(key, r))
+            ref = weakref.ref(owner, functools.partial(_forget, key))
         except TypeError:                  # not weakly referenceable
             return {}
         entry = _CACHES[key] = (ref, {})
