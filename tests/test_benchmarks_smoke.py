@@ -94,7 +94,7 @@ def test_generative_speed_benchmark_routes_agree():
 
 def test_uncertainty_table_quick_run():
     table = load("uncertainty_table")
-    out = table.main(["--quick", "--no-comparators"])
+    out = table.main(["--quick", "--no-comparators", "--images", "4", "--xrai-images", "1"])
     names = [name for name, _ in out["rows"]]
     for expected in ("IG", "IG + (B+W)", "IG + Counterfactual", "Blur IG", "Guided IG",
                      "Guided IG + Counterfactual", "Generative IG", "Generative IG + IDGI",

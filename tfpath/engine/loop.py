@@ -14,11 +14,16 @@ each group, an inner ``tf.while_loop`` over chunks of ``T`` path nodes (``T·G �
 4. the integrator accumulates the chunk in float64.
 
 After the loop, the rows' attributions are summed into their inputs with the baseline weights
-(``Σ_b w_b ∫_{γ_b}``). Memory is bounded by the chunk (``T·G`` points), never by
-``steps × rows``. F at both ends of every row's path comes from the loop itself: read off the
-first / last node when the schedule contains it, otherwise evaluated (forward only) at the
-path's start and at its final state; for a straight path (``ends_at_rows``) from the model's
-outputs once per input and once per pool point, after the loop.
+(``Σ_b w_b ∫_{γ_b}``). Memory is bounded by the chunk (``T·G`` points, two chunks in
+flight: :data:`OVERLAP`), never by ``steps × rows``. F at both ends of every row's path comes
+from the loop itself: read off the first / last node when the schedule contains it, otherwise
+evaluated (forward only) at the path's start and at its final state; for a straight path
+(``ends_at_rows``) F(x) comes from the caller's input check and F at the baselines, only when
+details are asked for, from the model's outputs once per pool point after the loop (a plain
+call returns the range of F over each row's nodes instead).
+
+Each loop is traced once per :class:`LoopKey` (and context structure) as a concrete function
+with free leading axes, and called directly.
 """
 from __future__ import annotations
 
@@ -312,16 +317,16 @@ def _run(key: LoopKey, evaluator, x, pool, row_input, row_pool, row_weight, para
     return out
 
 
-def _relaxed(t):
-    """The spec of ``t`` with a free leading axis (the number of inputs, rows or nodes)."""
+def _relaxed(t, free=1):
+    """The spec of ``t`` with its first ``free`` axes free (numbers of inputs, rows, nodes)."""
     if t is None:
         return None
-    return tf.TensorSpec([None] * min(t.shape.rank, 1) + t.shape.as_list()[1:], t.dtype)
+    return tf.TensorSpec([None] * min(t.shape.rank, free) + t.shape.as_list()[free:], t.dtype)
 
 
 def _compiled(evaluator, key: LoopKey, args):
-    """The loop of ``key`` as a concrete function of ``args``' structure with free leading
-    axes: traced once for any number of inputs, rows and nodes, and called directly (a
+    """The loop of ``key`` as a concrete function of :func:`_run`'s ``args`` with free
+    numbers of inputs, pool points, rows and nodes: traced once, and called directly (a
     ``tf.function``'s per-call argument matching costs ~0.4 ms). The key fixes every spec but
     those of the context tensors (the last two arguments), which are added to it."""
     contexts = tuple(tuple((name, v.dtype, tuple(v.shape[1:])) for name, v in sorted(c.items()))
@@ -329,9 +334,10 @@ def _compiled(evaluator, key: LoopKey, args):
     cache = evaluator.cache
     fn = cache.get((key, contexts))
     if fn is None:
+        specs = [tf.nest.map_structure(_relaxed, a) for a in args]
+        specs[5], specs[6] = _relaxed(args[5], 2), _relaxed(args[6], 2)   # params, weights
         function = quiet_tracing(tf.function(functools.partial(_run, key, evaluator)))
-        fn = cache[(key, contexts)] = function.get_concrete_function(
-            *tf.nest.map_structure(_relaxed, args))
+        fn = cache[(key, contexts)] = function.get_concrete_function(*specs)
     return fn
 
 
