@@ -581,26 +581,31 @@ def warn_if_degenerate(result, owner: str) -> None:
     if base is not None:
         base = np.asarray(base, np.float64)
         gap = np.abs(inp - base)
-        compared, other = "F(x')", lambda i: base[i][w[i] != 0]
+        compared = "F(x')"
     else:
         lo, hi = np.moveaxis(np.asarray(result.value_range, np.float64), -1, 0)
         gap = np.maximum(np.abs(inp - lo), np.abs(hi - inp))
         compared = "F on the path"
-        other = lambda i: np.stack([lo[i][w[i] != 0].min(), hi[i][w[i] != 0].max()])  # noqa
     small = gap <= DEGENERATE_RTOL * np.maximum(np.abs(inp), DEGENERATE_ATOL)
     degenerate = np.all(small | (w == 0), axis=1) & np.any(w != 0, axis=1)
     if not degenerate.any():
         return
+
+    def compared_values(i):
+        used = w[i] != 0
+        if base is not None:
+            return np.array2string(base[i][used], precision=6, separator=", ")
+        return "within " + np.array2string(np.array([lo[i][used].min(), hi[i][used].max()]),
+                                           precision=6, separator=", ")
+
     idx = np.flatnonzero(degenerate)
     shown = idx[:5]
-    values = "; ".join(
-        f"input {i}: F(x) = {inp[i][w[i] != 0][0]:.6g}, {compared} = "
-        f"{'' if base is not None else 'within '}"
-        f"{np.array2string(other(i), precision=6, separator=', ')}" for i in shown)
+    values = "; ".join(f"input {i}: F(x) = {inp[i][w[i] != 0][0]:.6g}, {compared} = "
+                       f"{compared_values(i)}" for i in shown)
     more = f" (and {idx.size - shown.size} more)" if idx.size > shown.size else ""
     warnings.warn(
         f"{owner}: degenerate attribution for input{'s' if idx.size > 1 else ''} "
-        f"{idx.tolist()}: {compared} - F(x) is negligible against F(x) for every baseline "
+        f"{idx.tolist()}: F(x) - {compared} is negligible against F(x) for every baseline "
         f"(|F(x) - {compared}| <= {DEGENERATE_RTOL:g}·|F(x)|), so the attributions sum to ~0 "
         f"and an all-zero or meaningless map is expected ({values}{more}). Typical causes: an "
         "untrained model or one whose target does not vary between the baseline and x; choose "

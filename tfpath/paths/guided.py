@@ -12,7 +12,7 @@ compiled loop: one model call per step for all rows, the inner selection loop ve
 per-row "done" mask. Path state is float64, as in PAIR.
 
 Departures from PAIR's code (NumPy ≥ 2.4 crashes on its ``np.quantile(interpolation=)``):
-the quantile is the same 'lower' order statistic, computed with a per-row sort; the inner
+the quantile is the same 'lower' order statistic of each row (:func:`kth_smallest`); the inner
 loop stops after ``max_inner_iterations`` and the run then raises (PAIR loops forever if no
 feature can move). With IDGI the engine evaluates node ``steps`` (the end point) too: PAIR
 calls the gradient ``steps`` times, tfpath ``steps + 1`` then; details (F at the end) without
@@ -150,19 +150,27 @@ class GuidedPath:
 
 
 def kth_smallest(values, k):
-    """The ``k``-th smallest entry (0-based) of every row of ``values [G, D]``: ``[G]``.
+    """The ``k``-th smallest entry (0-based) of every row: PAIR's ``np.quantile(...,
+    interpolation='lower')`` at ``k / (D - 1)``.
 
     Where no accelerator is visible it is NumPy's O(D) selection (``np.partition``), called
     from the graph: on CPU about 4× faster per Guided IG step than ``tf.sort``'s O(D log D)
     sort of every row, which is used where the values live on a GPU or TPU (no copy to the
     host).
+
+    Args:
+      values: ``[G, D]`` tensor (inf entries allowed).
+      k: a Python int or an int32 scalar tensor in ``[0, D)``.
+
+    Returns:
+      ``[G]`` tensor of ``values``' dtype.
     """
     if tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"):
         return tf.gather(tf.sort(values, axis=1), k, axis=1)
-    if isinstance(k, int):
-        select = lambda v: np.partition(v, k, axis=1)[:, k]                  # noqa: E731
-        out = tf.numpy_function(select, [values], values.dtype, stateful=False)
-    else:
-        select = lambda v, i: np.partition(v, i, axis=1)[:, i]               # noqa: E731
-        out = tf.numpy_function(select, [values, k], values.dtype, stateful=False)
+
+    def select(v, i=k):
+        i = int(i)
+        return np.partition(v, i, axis=1)[:, i]
+    inputs = [values] if isinstance(k, int) else [values, k]
+    out = tf.numpy_function(select, inputs, values.dtype, stateful=False)
     return tf.ensure_shape(out, values.shape[:1])
