@@ -51,13 +51,19 @@ from pair_oracle import keras_style_call_model_function, numpy2_shim_for_pair_gu
 DEFAULT_CHUNKS = (64, 128, 256, 512, 1024, 2048)
 
 
+def runs(repeats, min_seconds, first):
+    """How many timed runs: ``repeats``, or as many as fill ``min_seconds`` at ``first``
+    seconds a run."""
+    return max(repeats, int(np.ceil(min_seconds / max(first, 1e-6))))
+
+
 def timed(fn, repeats, min_seconds=0.0):
     """Fastest of ``repeats`` runs of ``fn`` (or more, until ``min_seconds``) after a warm-up."""
     start = time.perf_counter()
     fn()                                               # warm-up: tracing, caches
     first = time.perf_counter() - start
     times = []
-    for _ in range(max(repeats, int(np.ceil(min_seconds / max(first, 1e-6))))):
+    for _ in range(runs(repeats, min_seconds, first)):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
@@ -73,7 +79,7 @@ def interleaved(fn, reference, repeats, min_seconds=0.0):
     first = time.perf_counter() - start
     reference()
     ours, theirs = [], []
-    for _ in range(max(repeats, int(np.ceil(min_seconds / max(first, 1e-6))))):
+    for _ in range(runs(repeats, min_seconds, first)):
         for f, times in ((fn, ours), (reference, theirs)):
             start = time.perf_counter()
             f()

@@ -46,6 +46,9 @@ AUTO_CHUNK_MAX_ROWS = 256
 #: loop iterations of a compiled model that may run at once (see :func:`_overlap`); at most
 #: this many chunks are in flight, so memory stays bounded by ``OVERLAP · batch_size`` points
 OVERLAP = 2
+#: the names of the per-row least and greatest F over the nodes (``LoopKey.value_range``),
+#: returned beside the path's summaries
+VALUE_RANGE = ("range.lo", "range.hi")
 
 
 def auto_rows(feature_count: int) -> int:
@@ -219,7 +222,7 @@ def _run_group(key: LoopKey, evaluator, rows: Rows, params, node_weights, n_node
     summary = (path.summarize(constants, state)
                if key.keep_end and getattr(path, "summaries", ()) else {})
     if key.value_range:
-        summary = dict(summary, **{"range.lo": track["lo"], "range.hi": track["hi"]})
+        summary = dict(summary, **dict(zip(VALUE_RANGE, (track["lo"], track["hi"]))))
     return attr_rows, residual_rows, values, f_start, f_end, end, summary
 
 
@@ -240,7 +243,7 @@ def _summaries(key: LoopKey):
     """The names of the per-row scalars the loop returns: the path's summaries of its final
     state (with the final state), and the range of F over the nodes (``key.value_range``)."""
     names = tuple(getattr(key.path, "summaries", ())) if key.keep_end else ()
-    return names + (("range.lo", "range.hi") if key.value_range else ())
+    return names + (VALUE_RANGE if key.value_range else ())
 
 
 def _run(key: LoopKey, evaluator, x, pool, row_input, row_pool, row_weight, params,
@@ -468,19 +471,21 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
         return full.reshape((n_inputs, m) + shape)
 
     if ends_outside:
-        classes = class_idx if uses_class else None
+        # F(x) and F(b) from the model's outputs once per input / pool point, the target
+        # applied per row
         inputs = keep // m
-        f_x = (evaluator.values_at(x, inputs, None if classes is None else classes[inputs],
-                                   per_call)
-               if input_values is None else np.asarray(input_values)[inputs])
+        row_classes = np.asarray(class_idx)[inputs] if uses_class else None
+        f_x = (evaluator.values_at(x, inputs, row_classes, per_call) if input_values is None
+               else np.asarray(input_values)[inputs])
         result.input_values = per_row(np.asarray(f_x, np.float64))
         if details:
-            result.baseline_values = _baseline_values(evaluator, baselines, keep, classes,
-                                                      per_call, per_row)
+            f_b = evaluator.values_at(np.asarray(baselines.pool, np.float32),
+                                      baselines.index.reshape(-1)[keep], row_classes, per_call)
+            result.baseline_values = per_row(f_b.astype(np.float64))
         else:
             result.value_range = np.stack(
-                [per_row(out["summary.range." + e].numpy().astype(np.float64))
-                 for e in ("lo", "hi")], axis=-1)
+                [per_row(out["summary." + name].numpy().astype(np.float64))
+                 for name in VALUE_RANGE], axis=-1)
     elif need_ends:
         f_start = per_row(out["f_start"].numpy().astype(np.float64))
         f_end = per_row(out["f_end"].numpy().astype(np.float64))
@@ -491,18 +496,8 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
     if key.keep_end:
         result.path_end = per_row(out["end"].numpy(), x.shape[1:])
     result.path_summary = {name: per_row(out["summary." + name].numpy().astype(np.float64))
-                           for name in _summaries(key) if not name.startswith("range.")}
+                           for name in _summaries(key) if name not in VALUE_RANGE}
     return result
-
-
-def _baseline_values(evaluator, baselines: BaselineSet, keep, class_idx, per_call, per_row):
-    """F(b) ``[B, M]`` at every row's baseline: the model's outputs once per pool point, the
-    target applied per row."""
-    inputs = keep // baselines.index.shape[1]
-    classes = None if class_idx is None else np.asarray(class_idx)[inputs]
-    f_b = evaluator.values_at(np.asarray(baselines.pool, np.float32),
-                              baselines.index.reshape(-1)[keep], classes, per_call)
-    return per_row(f_b.astype(np.float64))
 
 
 def evaluate_points(evaluator, points: np.ndarray, class_idx: Optional[np.ndarray]):
