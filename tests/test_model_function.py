@@ -191,3 +191,19 @@ def test_model_function_errors(cnn, images):
         mf(images.astype(np.int32), {"class_idx": 0})
     with pytest.raises(ValueError, match="batch_size"):
         tfpath.ModelFunction(cnn, batch_size=0)
+
+
+def test_boundary_check_before_and_after_the_class_count_is_known(cnn, images):
+    # the first check learns the class count from the outputs; later checks validate the
+    # classes before the (single) compiled call of outputs and F(x)
+    mf = tfpath.ModelFunction(cnn)
+    for _ in range(2):
+        with pytest.raises(ValueError, match=r"class_idx.*out of range.*5 classes"):
+            mf.checked_outputs_and_values(images, np.array([0, 1, 5, 2]))
+    outputs = cnn(images, training=False).numpy()
+    for classes in ([0, 1, 2, 3], [4, 4, 0, 1]):
+        got_outputs, values = mf.checked_outputs_and_values(images, np.array(classes))
+        np.testing.assert_allclose(got_outputs, outputs, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(values, outputs[np.arange(4), classes], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"class_idx.*out of range.*5 classes"):
+        mf.checked_outputs_and_values(images, np.array([0, -1, 2, 3]))

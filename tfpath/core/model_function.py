@@ -357,14 +357,23 @@ class ModelFunction:
         Raises:
           As :meth:`check_outputs`.
         """
-        outputs = self.compiled("outputs", x).numpy()
-        num_classes = output_checks.check_outputs(
-            outputs, self.target, self.output_kind, class_idx,
-            f"call_model_args[{self.class_key!r}]")
-        if num_classes is not None:
-            self._num_classes = num_classes
-        values = self.target_values(tf.constant(outputs),
-                                    None if class_idx is None else tf.constant(class_idx, tf.int32))
+        class_name = f"call_model_args[{self.class_key!r}]"
+        classes = None if class_idx is None else tf.constant(class_idx, tf.int32)
+        if self._num_classes is not None and class_idx is not None:
+            # the class count is known from earlier outputs: the classes are checked first,
+            # and the outputs and F(x) come from one compiled call
+            validation.check_class_idx(class_idx, self._num_classes, class_name)
+            values, outputs = self.compiled("values_and_outputs", x, classes)
+            outputs = outputs.numpy()
+            output_checks.check_outputs(outputs, self.target, self.output_kind, class_idx,
+                                        class_name)
+        else:
+            outputs = self.compiled("outputs", x).numpy()
+            num_classes = output_checks.check_outputs(outputs, self.target, self.output_kind,
+                                                      class_idx, class_name)
+            if num_classes is not None:
+                self._num_classes = num_classes
+            values = self.target_values(tf.constant(outputs), classes)
         if values.shape != (outputs.shape[0],):
             raise ValueError(f"target: {self.target.name!r} must return one value per input "
                              f"({outputs.shape[0]}); it returned {values.shape[0]}")
