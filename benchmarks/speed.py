@@ -23,7 +23,8 @@ Each time is the fastest of ``--repeats`` runs after one warm-up run (tracing ex
 minimum is the least noisy estimate on a shared machine). A method's runs alternate with runs
 of its limit (the fastest chunking found first), so that both see the same machine, and a
 short method runs until it has run for ``--min-seconds`` (LPI's call takes ~20 ms); the ratio
-is of their minima.
+"× limit" is of their minima, and "paired" is the median of the ratios of adjacent runs (the
+two estimates differ by the machine's noise; on a quiet machine they agree).
 
     python benchmarks/speed.py [--images 16] [--steps 128] [--repeats 5] [--min-seconds 2]
 """
@@ -73,7 +74,13 @@ def timed(fn, repeats, min_seconds=0.0):
 def interleaved(fn, reference, repeats, min_seconds=0.0):
     """Fastest times of ``fn`` and ``reference``, their runs alternating: ``repeats`` pairs, or
     more, until ``fn`` has run for ``min_seconds`` (short calls get more runs, so that their
-    minimum is as stable as a long call's)."""
+    minimum is as stable as a long call's). Also the median of the ratios of each run of
+    ``fn`` to the run of ``reference`` right after it: two adjacent runs see the same state of
+    a shared machine, so its slow spells cancel in their ratio.
+
+    Returns:
+      ``(fastest fn, fastest reference, median paired ratio)``.
+    """
     start = time.perf_counter()
     fn()
     first = time.perf_counter() - start
@@ -84,7 +91,7 @@ def interleaved(fn, reference, repeats, min_seconds=0.0):
             start = time.perf_counter()
             f()
             times.append(time.perf_counter() - start)
-    return min(ours), min(theirs)
+    return min(ours), min(theirs), float(np.median(np.divide(ours, theirs)))
 
 
 def quietly(fn, *args, **kwargs):
@@ -253,15 +260,18 @@ def main(argv=None):
     counts = {"IG / Guided IG": len(ig_points), "EG": len(eg_points), "LPI": len(lpi_points)}
     for kind, (seconds, (variant, chunk), _) in limits.items():
         print(f"{kind:16s} {counts[kind]:7d} {seconds:9.3f}  {variant}, chunks of {chunk}")
-    print(f"{'method':40s} {'seconds':>9s} {'limit s':>9s} {'× limit':>9s}")
-    ratios = {}
-    for name, (seconds, limit_seconds, kind) in results.items():
-        ratios[name] = seconds / limit_seconds
-        print(f"{name:40s} {seconds:9.3f} {limit_seconds:9.3f} {ratios[name]:9.2f}")
+    print(f"{'method':40s} {'seconds':>9s} {'limit s':>9s} {'× limit':>9s} {'paired':>7s}")
+    ratios, paired = {}, {}
+    for name, (seconds, limit_seconds, paired_ratio, kind) in results.items():
+        ratios[name], paired[name] = seconds / limit_seconds, paired_ratio
+        print(f"{name:40s} {seconds:9.3f} {limit_seconds:9.3f} {ratios[name]:9.2f} "
+              f"{paired_ratio:7.2f}")
+    print("× limit: fastest run / fastest run of the limit; paired: median ratio of each run to "
+          "the limit's run right after it")
     if shap_note:
         print(shap_note)
     return {"limits": {k: v[:2] for k, v in limits.items()}, "results": results,
-            "ratios": ratios, "fit_seconds": fit_seconds, "counts": counts}
+            "ratios": ratios, "paired": paired, "fit_seconds": fit_seconds, "counts": counts}
 
 
 if __name__ == "__main__":

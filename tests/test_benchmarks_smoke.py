@@ -38,6 +38,8 @@ def test_speed_benchmark_limits_count_the_methods_gradient_evaluations():
     distribution = tfpath.LocalDistribution.fit(mf.model, split.x_train[:200], 2, 3, seed=0)
     assert recorded_rows(tfpath.LPI(distribution), x, mf, c) == 6
     assert all(np.isfinite(r) and r > 0 for r in out["ratios"].values())
+    assert set(out["paired"]) == set(out["ratios"])
+    assert all(np.isfinite(r) and r > 0 for r in out["paired"].values())
     assert {"tfpath IG", "tfpath EG (4 samples)", "tfpath LPI (m=3, k=1)",
             "tfpath IG² (1 reference)"} <= set(out["ratios"])
 
