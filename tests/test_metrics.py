@@ -374,8 +374,9 @@ def test_retargeted_model_function_is_reused_across_metric_calls(linear_case, cn
     cls = np.zeros(N, int)
 
     def traces(m):
+        # each compiled call is one trace (a concrete function); a new trace is a new entry
         fns = list(memo.cache_for(m.compiled, "traces").values())
-        return sum(f.experimental_get_tracing_count() for f in fns), len(fns)
+        return len(fns), frozenset(id(f) for f in fns)
 
     first = metrics.sic(mf, c["x"], c["exact"], cls, min_pred_value=0.5)
     derived = Scorer(mf, None, 16, default_target="probability").model_function
@@ -383,7 +384,7 @@ def test_retargeted_model_function_is_reused_across_metric_calls(linear_case, cn
     assert derived.target.name == tfpath.targets.get_target("probability").name
     assert derived is Scorer(mf, "Probability", 16).model_function  # names: case-insensitive
     count, keys = traces(derived)
-    assert count >= 1 and keys >= 1                # SIC compiled its calls on ``derived``
+    assert count >= 1                              # SIC compiled its calls on ``derived``
     for _ in range(3):
         again = metrics.sic(mf, c["x"], c["exact"], cls, min_pred_value=0.5)
         assert again.value == first.value
