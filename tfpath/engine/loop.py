@@ -40,8 +40,8 @@ from tfpath.core.compiled import quiet_tracing
 from tfpath.protocols import BaselineSet, Evaluation, Rows, Schedule
 
 # Rows (path points) per model call when batch_size is None: ~16 MB of float32 input per chunk,
-# between 1 and 128 rows (small inputs: two overlapped calls of 128 points kept both cores as
-# busy as one of 256, a few % faster on a 2-core machine, and hold half the memory).
+# between 1 and 128 rows (on small inputs, measured a few % faster than 256 on a 2-core
+# machine, with half the memory per call).
 AUTO_CHUNK_BYTES = 1 << 24
 AUTO_CHUNK_MAX_ROWS = 128
 #: loop iterations of a compiled model that may run at once (see :func:`_overlap`); at most
