@@ -128,6 +128,11 @@ def _expand_to(v, like):
     return tf.reshape(v, tf.concat([tf.shape(v), tf.ones([extra], tf.int32)], 0))
 
 
+def _scale(scale):
+    """An integrator result's per-row factor as float64 (``[G]`` or a scalar)."""
+    return tf.cast(scale, tf.float64)
+
+
 def _ends(params, grid2):
     """Whether the first / last node parameter is the path's first / last end."""
     p = np.asarray(params, np.float64)
@@ -180,8 +185,8 @@ class Rule:
         chunk = tf.reduce_sum(tf.cast(grads, dtype) * step, axis=0)
         return {"attr": state["attr"] + tf.cast(chunk, tf.float64)}
 
-    def result(self, state, f_first, f_last, sign):
-        attr = state["attr"] * sign
+    def result(self, state, f_first, f_last, scale):
+        attr = state["attr"] * _expand_to(_scale(scale), state["attr"])
         return attr, tf.zeros(tf.shape(attr)[:1], tf.float64)
 
 
@@ -319,12 +324,14 @@ class IDGI:
         return dict(state, attr=attr, u_prev=u[-1], zero_prev=zero[-1], f_prev=f[-1],
                     started=tf.constant(True), residual=residual)
 
-    def result(self, state, f_first, f_last, sign):
+    def result(self, state, f_first, f_last, scale):
+        scale = _scale(scale)
         if self.segments == "whole":
-            change = tf.cast(f_last, tf.float64) - tf.cast(f_first, tf.float64)     # [G]
-            attr = state["attr"] * _expand_to(change, state["attr"])
-            return attr * sign, state["zero_share"] * change * sign
-        return state["attr"] * sign, state["residual"] * sign
+            change = (tf.cast(f_last, tf.float64) - tf.cast(f_first, tf.float64)) * scale  # [G]
+            return (state["attr"] * _expand_to(change, state["attr"]),
+                    state["zero_share"] * change)
+        return (state["attr"] * _expand_to(scale, state["attr"]),
+                state["residual"] * scale)
 
 
 INTEGRATORS = RULES + ("idgi", "monte_carlo")

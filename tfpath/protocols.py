@@ -203,8 +203,9 @@ class Integrator(Protocol):
     def update(self, state, grads, values, moves, weights):
         """Adds a chunk: grads and moves ``[T, G, ...]``, values and weights ``[T, G]``."""
 
-    def result(self, state, f_first, f_last, sign):
-        """``(attribution [G, ...] float64, residual [G] float64)``; ``sign`` is -1 for
+    def result(self, state, f_first, f_last, scale):
+        """``(attribution [G, ...] float64, residual [G] float64)``, both multiplied by
+        ``scale``: float64 ``[G]`` (or a scalar), each row's baseline weight, negated on
         reversed paths. ``f_first`` / ``f_last`` are F at the loop's ends (or None)."""
 
 

@@ -133,9 +133,9 @@ def _tick():
     return []
 
 
-def _run_group(key: LoopKey, evaluator, rows: Rows, params, node_weights, n_nodes):
-    """One group of ``G`` rows: the node loop. Returns the rows' (unweighted) attributions and
-    residuals, F along the path ``[K, G]``, F at both ends ``[G]``, the final point and the
+def _run_group(key: LoopKey, evaluator, rows: Rows, row_weight, params, node_weights, n_nodes):
+    """One group of ``G`` rows: the node loop. Returns the rows' attributions and residuals
+    (times their baseline weights ``row_weight``, float64 ``[G]``), F along the path ``[K, G]``, F at both ends ``[G]``, the final point and the
     path's summaries of its final state. ``n_nodes`` is the schedule's length before padding
     (with ``key.mark_padding``, the evaluator is told which points are padding)."""
     path, integrator = key.path, key.integrator
@@ -218,8 +218,9 @@ def _run_group(key: LoopKey, evaluator, rows: Rows, params, node_weights, n_node
     if key.need_ends:
         f_start = tf.cast(values[0], tf.float32) if key.first_from_nodes else f_start
         f_end = values[-1] if key.last_from_nodes else evaluator.values(end, rows)
-    sign = tf.constant(-1.0 if path.reverse else 1.0, tf.float64)
-    attr_rows, residual_rows = integrator.result(acc, f_start, f_end, sign)
+    # each row's baseline weight (negated on a reversed path), applied once to its result
+    scale = -row_weight if path.reverse else row_weight
+    attr_rows, residual_rows = integrator.result(acc, f_start, f_end, scale)
     summary = (path.summarize(constants, state)
                if key.keep_end and getattr(path, "summaries", ()) else {})
     if key.value_range:
@@ -255,7 +256,6 @@ def _run(key: LoopKey, evaluator, x, pool, row_input, row_pool, row_weight, para
     n_inputs = tf.shape(x)[0]
     group = key.group_rows
     n_groups = tf.shape(row_input)[0] // group
-    feature_shape = tf.shape(x)[1:]
     tas = {"values": tf.TensorArray(tf.float32, size=n_groups, infer_shape=False,
                                     element_shape=tf.TensorShape([None, None]))}
     if key.need_ends:
@@ -281,11 +281,9 @@ def _run(key: LoopKey, evaluator, x, pool, row_input, row_pool, row_weight, para
                     None if class_idx is None else tf.gather(class_idx, r_input), r_input,
                     context, tf.not_equal(w, 0.0) if key.mark_padding else None)
         attr_rows, residual_rows, values, f_start, f_end, end, summary = _run_group(
-            key, evaluator, rows, params[:, sl], node_weights[:, sl], n_nodes)
-        shape_w = tf.concat([[group], tf.ones_like(feature_shape)], 0)
-        attr = attr + tf.math.unsorted_segment_sum(attr_rows * tf.reshape(w, shape_w), r_input,
-                                                   n_inputs)
-        residual = residual + tf.math.unsorted_segment_sum(residual_rows * w, r_input, n_inputs)
+            key, evaluator, rows, w, params[:, sl], node_weights[:, sl], n_nodes)
+        attr = attr + tf.math.unsorted_segment_sum(attr_rows, r_input, n_inputs)
+        residual = residual + tf.math.unsorted_segment_sum(residual_rows, r_input, n_inputs)
         attr.set_shape(x.shape)
         residual.set_shape(x.shape[:1])
         tas = dict(tas)

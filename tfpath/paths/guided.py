@@ -163,10 +163,12 @@ def kth_smallest(values, k):
     """The ``k``-th smallest entry (0-based) of every row: PAIR's ``np.quantile(...,
     interpolation='lower')`` at ``k / (D - 1)``.
 
-    Where no accelerator is visible it is NumPy's O(D) selection (``np.partition``), called
-    from the graph: on CPU about 4× faster per Guided IG step than ``tf.sort``'s O(D log D)
-    sort of every row, which is used where the values live on a GPU or TPU (no copy to the
-    host).
+    On CPU it is TensorFlow's O(D) selection kernel (``tf.raw_ops.NthElement``, C++'s
+    ``std::nth_element`` per row): no sort, and no call back into Python, which a Guided IG
+    step would wait for (measured on 16 MNIST rows, 2 cores: about 10 % of Guided IG's time
+    with NumPy's ``np.partition`` through ``tf.numpy_function``; ``tf.sort`` and
+    ``tf.math.top_k`` are 3-4× slower than either). Where a GPU or TPU is visible, which
+    that kernel does not run on, every row is sorted (``tf.sort``) instead.
 
     Args:
       values: ``[G, D]`` tensor (inf entries allowed).
@@ -177,10 +179,4 @@ def kth_smallest(values, k):
     """
     if tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"):
         return tf.gather(tf.sort(values, axis=1), k, axis=1)
-
-    def select(v, i=k):
-        i = int(i)
-        return np.partition(v, i, axis=1)[:, i]
-    inputs = [values] if isinstance(k, int) else [values, k]
-    out = tf.numpy_function(select, inputs, values.dtype, stateful=False)
-    return tf.ensure_shape(out, values.shape[:1])
+    return tf.raw_ops.NthElement(input=values, n=tf.cast(k, tf.int32), reverse=False)
