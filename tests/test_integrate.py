@@ -96,8 +96,8 @@ def test_streaming_accumulator_matches_reference(side, chunk):
     state = acc.init(tf.zeros((b, 5)))
     for s in range(0, n, chunk):
         state = acc.update(state, tf.constant(g[s:s + chunk]), tf.constant(f[s:s + chunk]),
-                           None, None)
-    attr, residual = (t.numpy() for t in acc.result(state, None, None, 1.0))
+                           None, tf.ones([len(g[s:s + chunk]), b], tf.float64))
+    attr, residual = (t.numpy() for t in acc.result(state, None, None))
     for i in range(b):
         ref, ref_res = integrate.idgi_from_path(g[:, i], f[:, i], side=side)
         np.testing.assert_allclose(attr[i], ref, rtol=1e-6, atol=1e-9)

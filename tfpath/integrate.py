@@ -128,11 +128,6 @@ def _expand_to(v, like):
     return tf.reshape(v, tf.concat([tf.shape(v), tf.ones([extra], tf.int32)], 0))
 
 
-def _scale(scale):
-    """An integrator result's per-row factor as float64 (``[G]`` or a scalar)."""
-    return tf.cast(scale, tf.float64)
-
-
 def _ends(params, grid2):
     """Whether the first / last node parameter is the path's first / last end."""
     p = np.asarray(params, np.float64)
@@ -185,8 +180,8 @@ class Rule:
         chunk = tf.reduce_sum(tf.cast(grads, dtype) * step, axis=0)
         return {"attr": state["attr"] + tf.cast(chunk, tf.float64)}
 
-    def result(self, state, f_first, f_last, scale):
-        attr = state["attr"] * _expand_to(_scale(scale), state["attr"])
+    def result(self, state, f_first, f_last):
+        attr = state["attr"]
         return attr, tf.zeros(tf.shape(attr)[:1], tf.float64)
 
 
@@ -277,7 +272,7 @@ class IDGI:
         if n < 2:
             raise ValueError(f"steps: IDGI needs at least 2 path nodes, received {n}")
         params = np.concatenate([np.asarray(grid(n), np.float64) for grid in piece_grids(path)])
-        return Schedule(params, np.zeros_like(params), True, True)
+        return Schedule(params, np.ones_like(params), True, True)
 
     def init(self, x):
         g = tf.shape(x)[0]
@@ -315,7 +310,8 @@ class IDGI:
         t = tf.shape(f)[0]
         first = tf.logical_and(tf.range(t) == 0, tf.logical_not(state["started"]))
         valid = tf.logical_not(first)[:, None] & tf.ones_like(zero_seg)
-        d = tf.where(valid, d, tf.zeros_like(d))
+        # a segment counts with the weight of the node that closes it
+        d = tf.where(valid, d * tf.cast(weights, tf.float64), tf.zeros_like(d))
         used = tf.logical_and(valid, tf.logical_not(zero_seg))
         attr = state["attr"] + tf.reduce_sum(
             u_seg * _expand_to(tf.where(used, d, tf.zeros_like(d)), u_seg), axis=0)
@@ -324,14 +320,12 @@ class IDGI:
         return dict(state, attr=attr, u_prev=u[-1], zero_prev=zero[-1], f_prev=f[-1],
                     started=tf.constant(True), residual=residual)
 
-    def result(self, state, f_first, f_last, scale):
-        scale = _scale(scale)
+    def result(self, state, f_first, f_last):
         if self.segments == "whole":
-            change = (tf.cast(f_last, tf.float64) - tf.cast(f_first, tf.float64)) * scale  # [G]
+            change = tf.cast(f_last, tf.float64) - tf.cast(f_first, tf.float64)     # [G]
             return (state["attr"] * _expand_to(change, state["attr"]),
                     state["zero_share"] * change)
-        return (state["attr"] * _expand_to(scale, state["attr"]),
-                state["residual"] * scale)
+        return state["attr"], state["residual"]
 
 
 INTEGRATORS = RULES + ("idgi", "monte_carlo")

@@ -156,7 +156,8 @@ class Schedule:
     Attributes:
       params: path parameters ``[K]`` (shared by every row) or ``[K, R]`` (one column per row,
         e.g. Expected Gradients' random α), float64.
-      weights: the rule weights, the shape of ``params`` (unused by IDGI).
+      weights: the rule weights, the shape of ``params`` (IDGI on a path: 1 for every node;
+        each segment counts with the weight of the node that closes it).
       includes_first, includes_last: whether the first / last node is the loop's start / end
         point, so F there is read off the nodes instead of evaluated separately.
     """
@@ -201,12 +202,13 @@ class Integrator(Protocol):
         """Accumulator state for rows ``x [G, ...]``."""
 
     def update(self, state, grads, values, moves, weights):
-        """Adds a chunk: grads and moves ``[T, G, ...]``, values and weights ``[T, G]``."""
+        """Adds a chunk: grads and moves ``[T, G, ...]``, values and weights ``[T, G]``. The
+        engine passes each node's schedule weight times its row's baseline weight (negated
+        on reversed paths): the result is linear in ``weights``."""
 
-    def result(self, state, f_first, f_last, scale):
-        """``(attribution [G, ...] float64, residual [G] float64)``, both multiplied by
-        ``scale``: float64 ``[G]`` (or a scalar), each row's baseline weight, negated on
-        reversed paths. ``f_first`` / ``f_last`` are F at the loop's ends (or None)."""
+    def result(self, state, f_first, f_last):
+        """``(attribution [G, ...] float64, residual [G] float64)``. ``f_first`` / ``f_last``
+        are F at the loop's ends (or None)."""
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,15 @@ each group, an inner ``tf.while_loop`` over chunks of ``T`` path nodes (``T·G �
 3. an adaptive path moves its state (Guided IG, AGI) and returns the step's displacement;
 4. the integrator accumulates the chunk in float64.
 
-After the loop, the rows' attributions are summed into their inputs with the baseline weights
-(``Σ_b w_b ∫_{γ_b}``). Memory is bounded by the chunk (``T·G`` points, two chunks in
-flight: :data:`OVERLAP`), never by ``steps × rows``. F at both ends of every row's path comes
-from the loop itself: read off the first / last node when the schedule contains it, otherwise
-evaluated (forward only) at the path's start and at its final state; for a straight path
-(``ends_at_rows``) F(x) comes from the caller's input check and F at the baselines, only when
-details are asked for, from the model's outputs once per pool point after the loop (a plain
-call returns the range of F over each row's nodes instead).
+Each row's baseline weight rides on its node weights, so after the loop the rows' attributions
+are summed into their inputs as they are (``Σ_b w_b ∫_{γ_b}``). Memory is bounded by the chunk
+(``T·G`` points, two chunks in flight: :data:`OVERLAP`), never by ``steps × rows``. F at
+both ends of every row's path comes from the loop itself: read off the first / last node when
+the schedule contains it, otherwise evaluated (forward only) at the path's start and at its
+final state; for a straight path (``ends_at_rows``) F(x) comes from the caller's input check
+and F at the baselines, only when details are asked for, from the model's outputs once per
+pool point after the loop (a plain call returns the range of F over each row's nodes
+instead).
 
 Each loop is traced once per :class:`LoopKey` (and context structure) as a concrete function
 with free leading axes, and called directly.
@@ -133,10 +134,10 @@ def _tick():
     return []
 
 
-def _run_group(key: LoopKey, evaluator, rows: Rows, row_weight, params, node_weights, n_nodes):
+def _run_group(key: LoopKey, evaluator, rows: Rows, params, node_weights, n_nodes):
     """One group of ``G`` rows: the node loop. Returns the rows' attributions and residuals
-    (times their baseline weights ``row_weight``, float64 ``[G]``), F along the path ``[K, G]``, F at both ends ``[G]``, the final point and the
-    path's summaries of its final state. ``n_nodes`` is the schedule's length before padding
+    (weighted: ``node_weights`` hold each row's baseline weight), F along the path ``[K, G]``,
+    F at both ends ``[G]``, the final point and the path's summaries of its final state. ``n_nodes`` is the schedule's length before padding
     (with ``key.mark_padding``, the evaluator is told which points are padding)."""
     path, integrator = key.path, key.integrator
     constants, state = path.init(rows)
@@ -218,9 +219,7 @@ def _run_group(key: LoopKey, evaluator, rows: Rows, row_weight, params, node_wei
     if key.need_ends:
         f_start = tf.cast(values[0], tf.float32) if key.first_from_nodes else f_start
         f_end = values[-1] if key.last_from_nodes else evaluator.values(end, rows)
-    # each row's baseline weight (negated on a reversed path), applied once to its result
-    scale = -row_weight if path.reverse else row_weight
-    attr_rows, residual_rows = integrator.result(acc, f_start, f_end, scale)
+    attr_rows, residual_rows = integrator.result(acc, f_start, f_end)
     summary = (path.summarize(constants, state)
                if key.keep_end and getattr(path, "summaries", ()) else {})
     if key.value_range:
@@ -275,13 +274,13 @@ def _run(key: LoopKey, evaluator, x, pool, row_input, row_pool, row_weight, para
         context = {name: tf.gather(v, r_input) for name, v in input_context.items()}
         context.update({name: tf.ensure_shape(v[sl], [group] + v.shape[1:].as_list())
                         for name, v in row_context.items()})
-        w = tf.cast(tf.ensure_shape(row_weight[sl], [group]), tf.float64)
+        w = tf.ensure_shape(row_weight[sl], [group])
         rows = Rows(tf.gather(x, r_input),
                     tf.gather(pool, tf.ensure_shape(row_pool[sl], [group])),
                     None if class_idx is None else tf.gather(class_idx, r_input), r_input,
                     context, tf.not_equal(w, 0.0) if key.mark_padding else None)
         attr_rows, residual_rows, values, f_start, f_end, end, summary = _run_group(
-            key, evaluator, rows, w, params[:, sl], node_weights[:, sl], n_nodes)
+            key, evaluator, rows, params[:, sl], node_weights[:, sl], n_nodes)
         attr = attr + tf.math.unsorted_segment_sum(attr_rows, r_input, n_inputs)
         residual = residual + tf.math.unsorted_segment_sum(residual_rows, r_input, n_inputs)
         attr.set_shape(x.shape)
@@ -435,6 +434,9 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines: BaselineSet
     else:
         params = np.repeat(params[:, None], len(padded), 1)
         node_weights = np.repeat(node_weights[:, None], len(padded), 1)
+    # each row's baseline weight (negated on a reversed path) rides on its node weights: the
+    # integrators are linear in them, so no per-row float64 product of attributions is left
+    node_weights = node_weights * (-row_weight if path.reverse else row_weight)[None, :]
     extra = -k % chunk                   # repeat the last node with weight 0: equal chunks
     if extra:
         params = np.concatenate([params, np.repeat(params[-1:], extra, 0)])
