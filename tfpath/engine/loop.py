@@ -137,8 +137,9 @@ def _tick():
 def _run_group(key: LoopKey, evaluator, rows: Rows, params, node_weights, n_nodes):
     """One group of ``G`` rows: the node loop. Returns the rows' attributions and residuals
     (weighted: ``node_weights`` hold each row's baseline weight), F along the path ``[K, G]``,
-    F at both ends ``[G]``, the final point and the path's summaries of its final state. ``n_nodes`` is the schedule's length before padding
-    (with ``key.mark_padding``, the evaluator is told which points are padding)."""
+    F at both ends ``[G]``, the final point and the path's summaries of its final state.
+    ``n_nodes`` is the schedule's length before padding (with ``key.mark_padding``, the
+    evaluator is told which points are padding)."""
     path, integrator = key.path, key.integrator
     constants, state = path.init(rows)
     acc = integrator.init(rows.x)
