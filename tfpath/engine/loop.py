@@ -252,7 +252,8 @@ def _run(key: LoopKey, evaluator, x, pool, row_input, row_pool, row_weight, para
          node_weights, n_nodes, class_idx, input_context, row_context):
     """All groups of rows in one compiled call: an outer loop over groups of ``G`` rows (rows
     padded to a multiple of G with weight 0), each running the node loop of
-    :func:`_run_group`; rows' attributions are summed into their inputs with their weights."""
+    :func:`_run_group`; the rows' attributions (weighted through ``node_weights``) are summed
+    into their inputs. ``row_weight`` marks the padding rows (weight 0) for a PAIR callback."""
     n_inputs = tf.shape(x)[0]
     group = key.group_rows
     n_groups = tf.shape(row_input)[0] // group
