@@ -1,5 +1,7 @@
 """Engine v2: weighted baseline sets, per-row α, per-row context, auxiliary gradients and the
 final path state, on closed forms."""
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -7,7 +9,7 @@ import tensorflow as tf
 import tfpath
 from tfpath import baselines, engine, integrate
 from tfpath.paths import StraightPath
-from tfpath.protocols import BaselineSet, Schedule
+from tfpath.protocols import BaselineSet, ChosenBaselines, Schedule
 
 W = np.array([0.5, -2.0, 1.5, 0.0, 3.0], np.float32)
 
@@ -128,6 +130,61 @@ def test_without_details_the_baselines_are_not_evaluated_and_f_ranges_over_the_n
             b = pool[base.index[e, j]]
             f = [((b + a * (x[e] - b)) ** 2).sum() for a in alphas[:, e * 3 + j]]
             np.testing.assert_allclose(res.value_range[e, j], [min(f), max(f)], rtol=1e-6)
+
+
+@dataclasses.dataclass(frozen=True)
+class SignOfFirstOutput:
+    """A BaselineChoice: candidate set 1 where the model's output exceeds a threshold."""
+
+    def choose(self, outputs, threshold):
+        return tf.cast(tf.reshape(outputs, [-1]) > threshold, tf.int32)
+
+
+def test_baselines_chosen_in_the_loop_from_the_outputs_at_the_inputs():
+    """ChosenBaselines: the model runs on the inputs inside the compiled call and the choice
+    picks each input's set (closed form: F = Σ v², exact Monte Carlo sums on known nodes)."""
+    mf = tfpath.ModelFunction(lambda v: tf.reduce_sum(v ** 2, axis=1), target="score")
+    x = np.array([[1.0, 2.0], [0.1, 0.2], [2.0, 0.0]], np.float32)        # F = 5, 0.05, 4
+    pool = np.array([[0.0, 0.0], [1.0, -1.0], [2.0, 2.0], [0.5, 0.5]], np.float32)
+    index = np.array([[0, 1], [2, 3]])
+    weights = np.array([[0.25, 0.75], [1.0, 0.0]])      # a weight-0 slot contributes nothing
+    chosen = ChosenBaselines(pool, index, weights, SignOfFirstOutput(), (np.float32(1.0),))
+    alphas = np.random.default_rng(0).uniform(size=(2, 6))
+    schedule = Schedule(alphas, np.full_like(alphas, 0.5), False, False)
+    res = engine.integrate(engine.ModelEvaluator(mf), StraightPath(), integrate.MonteCarlo(), x,
+                           chosen, schedule, details=True)
+    picks = [1, 0, 1]
+    np.testing.assert_allclose(res.outputs, (x ** 2).sum(1), rtol=1e-6)
+    np.testing.assert_allclose(res.weights, weights[picks])
+    for e, c in enumerate(picks):
+        expected = sum(w * 0.5 * (x[e] - pool[j]) * 2 * (pool[j] + a * (x[e] - pool[j]))
+                       for m, (j, w) in enumerate(zip(index[c], weights[c]))
+                       for a in alphas[:, e * 2 + m])
+        np.testing.assert_allclose(res.attribution[e], expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(res.baseline_values[e], (pool[index[c]] ** 2).sum(1),
+                                   rtol=1e-6)
+        np.testing.assert_allclose(res.input_values[e], [(x[e] ** 2).sum()] * 2, rtol=1e-6)
+    # several groups of rows (two rows per model call) give the same
+    grouped = engine.integrate(engine.ModelEvaluator(mf), StraightPath(),
+                               integrate.MonteCarlo(), x, chosen, schedule, batch_size=2)
+    np.testing.assert_allclose(grouped.attribution, res.attribution, rtol=1e-6)
+
+
+def test_chosen_baselines_errors_name_the_argument(linear_mf):
+    x = np.zeros((2, 5), np.float32)
+    pool = np.ones((2, 5), np.float32)
+    schedule = Schedule(np.full((1, 2), 0.5), np.ones((1, 2)), False, False)
+    for weights in (np.array([[1.0], [-1.0]]), np.array([[1.0], [0.0]])):
+        chosen = ChosenBaselines(pool, np.array([[0], [1]]), weights, SignOfFirstOutput(),
+                                 (np.float32(0.0),))
+        with pytest.raises(ValueError, match="baseline_weights"):
+            engine.integrate(engine.ModelEvaluator(linear_mf), StraightPath(),
+                             integrate.MonteCarlo(), x, chosen, schedule)
+    callback = engine.CallbackEvaluator(linear_mf, None, False)
+    chosen = ChosenBaselines(pool, np.array([[0], [1]]), np.ones((2, 1)), SignOfFirstOutput(),
+                             (np.float32(0.0),))
+    with pytest.raises(TypeError, match="baselines: chosen .* not a PAIR callback"):
+        engine.integrate(callback, StraightPath(), integrate.MonteCarlo(), x, chosen, schedule)
 
 
 def test_idgi_on_random_nodes_is_complete_per_baseline():

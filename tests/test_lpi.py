@@ -182,6 +182,57 @@ def test_lpi_estimators(distribution, digit_model, digits):
     assert rel[256].mean() < 0.1 and rel[256].mean() < rel[4].mean(), rel
 
 
+def test_lpi_chooses_the_neighbourhoods_inside_the_engine_call(distribution, digit_model,
+                                                               digits, monkeypatch):
+    """Once a ModelFunction's class count is known (its first call), LPI runs the model on the
+    inputs inside the engine's compiled call, where the nearest centroid picks each input's
+    references: no model call before it, and the masks, deltas and weights of the host's
+    assignment (a fresh ModelFunction's first call)."""
+    x, c = digits.x_test[:6], digits.y_test[:6]
+    hoods = distribution.assign(x)
+    assert len(set(hoods)) > 1                     # the choice differs between inputs
+    lpi = tfpath.LPI(distribution)
+    checks = []
+    check = tfpath.ModelFunction.checked_outputs_and_values
+    monkeypatch.setattr(tfpath.ModelFunction, "checked_outputs_and_values",
+                        lambda self, *a: checks.append(1) or check(self, *a))
+    for options in ({}, {"estimator": "code"}, {"integrator": "idgi"}, {"k": 3}):
+        mf = tfpath.ModelFunction(digit_model, target="logit")
+        host = lpi.GetMaskBatchWithDetails(x, mf, {"class_idx": c}, seed=4, **options)
+        checks.clear()
+        graph = lpi.GetMaskBatchWithDetails(x, mf, {"class_idx": c}, seed=4, **options)
+        assert not checks, options                 # the model did not run before the loop
+        np.testing.assert_allclose(graph.mask, host.mask, rtol=1e-5,
+                                   atol=1e-6 * np.abs(host.mask).max())
+        np.testing.assert_allclose(graph.convergence_delta, host.convergence_delta, atol=1e-5)
+        np.testing.assert_allclose(graph.baseline_weights, host.baseline_weights)
+        np.testing.assert_allclose(graph.end_value, mf.predict(x, c), rtol=1e-5)
+    # the host's weights are the densities of each input's nearest neighbourhood
+    for i, h in enumerate(hoods):
+        np.testing.assert_allclose(graph.baseline_weights[i], distribution.neighbourhood(h)[1])
+
+
+def test_lpi_checks_the_outputs_it_computed_in_the_loop():
+    """The outputs computed inside the loop are checked as the boundary check would: NaN
+    outputs and classes out of range raise, naming the argument."""
+    def logits(v):                     # NaN wherever one of three central pixels is < 0
+        return tf.math.log(tf.gather(tf.reshape(v, [-1, 64]), [27, 28, 35], axis=1))
+    mf = tfpath.ModelFunction(logits, target="logit", output="logits")
+    rng = np.random.default_rng(0)
+    x_train = rng.uniform(0.1, 1.0, (60, 8, 8, 1)).astype(np.float32)
+    distribution = tfpath.LocalDistribution.fit(mf, x_train, n_neighbourhoods=2,
+                                                n_references=3, seed=0)
+    lpi = tfpath.LPI(distribution)
+    x = rng.uniform(0.1, 1.0, (2, 8, 8, 1)).astype(np.float32)
+    lpi.GetMaskBatch(x, mf, {"class_idx": [0, 1]}, seed=0)        # learns the class count
+    bad = x.copy()
+    bad[1, 3, 3, 0] = -1.0
+    with pytest.raises(ValueError, match="model: produced NaN or inf outputs"):
+        lpi.GetMaskBatch(bad, mf, {"class_idx": [0, 1]}, seed=0)
+    with pytest.raises(ValueError, match=r"call_model_args\['class_idx'\]"):
+        lpi.GetMaskBatch(x, mf, {"class_idx": [0, 3]}, seed=0)
+
+
 def test_lpi_on_other_targets(distribution, digit_model, digits):
     """Any target: the predictive entropy (no class) is attributed, complete with IDGI."""
     mf = tfpath.ModelFunction(digit_model, target="entropy")

@@ -30,13 +30,15 @@ References are stored as float arrays (no uint8 PNG round trip) and saved to one
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 import tensorflow as tf
 
 from tfpath.core import keras_utils, memo, validation
 from tfpath.core.progress import Progress
-from tfpath.protocols import BaselineSet
+from tfpath.protocols import BaselineSet, ChosenBaselines
 
 FORMAT_VERSION = 1
 
@@ -227,18 +229,48 @@ class LocalDistribution:
             raise ValueError("model: this LocalDistribution was loaded without a model; pass "
                              "the model that gives the logits (LocalDistribution.load(path, "
                              "model=...) or LPI(distribution, model=...))")
-        if x.shape[1:] != self.references.shape[1:]:
-            raise ValueError(f"x_value: the distribution's references have shape "
-                             f"{self.references.shape[1:]}, received inputs of shape "
-                             f"{x.shape[1:]}")
+        self.check_assignable(x.shape)
         if logits is None:
             logits = _batched(logits_of(model), np.asarray(x, np.float32), 256)
         logits = np.asarray(logits, np.float64)
-        if logits.shape[1] != self.num_classes:
+        self.check_assignable(x.shape, logits.shape[1])
+        return np.argmin(_squared_distances(logits, self.centroids), axis=1)
+
+    def check_assignable(self, input_shape, n_logits=None):
+        """Checks that inputs and a model's logits can be assigned to these neighbourhoods.
+
+        Args:
+          input_shape: the inputs' shape ``[B, ...]``.
+          n_logits: the model's number of logits (None: not checked).
+
+        Raises:
+          ValueError: inputs of another shape than the references; another logit count than
+            the distribution was fitted for.
+        """
+        if tuple(input_shape[1:]) != self.references.shape[1:]:
+            raise ValueError(f"x_value: the distribution's references have shape "
+                             f"{self.references.shape[1:]}, received inputs of shape "
+                             f"{tuple(input_shape[1:])}")
+        if n_logits is not None and n_logits != self.num_classes:
             raise ValueError(f"distribution: fitted for a model with {self.num_classes} logits, "
-                             f"but the model gives {logits.shape[1]}; fit it on this model")
-        d = np.linalg.norm(logits[:, None, :] - self.centroids[None], axis=2)
-        return np.argmin(d, axis=1)
+                             f"but the model gives {n_logits}; fit it on this model")
+
+    def candidates(self) -> ChosenBaselines:
+        """The weighted references of every neighbourhood, chosen per input by the nearest
+        centroid inside the engine's compiled call (:class:`NearestCentroid`): the same
+        baselines as :meth:`baseline_set` (``"weighted"``) without a model call before it.
+
+        Returns:
+          :class:`~tfpath.protocols.ChosenBaselines` with one candidate set per neighbourhood,
+          ``M = max_i m_i`` (a neighbourhood with fewer references has weight-0 slots).
+        """
+        counts = np.diff(self.offsets)
+        slots = np.arange(int(counts.max()))
+        used = slots[None, :] < counts[:, None]                             # [n, M]
+        index = np.where(used, self.offsets[:-1, None] + slots[None, :], self.offsets[:-1, None])
+        weights = np.where(used, self.densities[index], 0.0)
+        return ChosenBaselines(self.references, index, weights, NearestCentroid(),
+                               (self.centroids,))
 
     def baseline_set(self, x, model=None, mode="weighted", rng=None,
                      logits=None) -> BaselineSet:
@@ -261,21 +293,17 @@ class LocalDistribution:
         if mode not in ("weighted", "sampled"):
             raise ValueError(f"references: expected 'weighted' or 'sampled', received {mode!r}")
         hood = self.assign(x, model, logits)
+        if mode == "weighted":
+            table = self.candidates()
+            return BaselineSet(self.references, table.index[hood], table.weights[hood])
         counts = np.diff(self.offsets)
-        width = int(counts.max()) if mode == "weighted" else self.n_references
+        width = self.n_references
         index = np.zeros((x.shape[0], width), np.int64)
-        weights = np.zeros((x.shape[0], width))
         rng = rng or np.random.default_rng()
         for b, i in enumerate(hood):
             start, m_i = self.offsets[i], counts[i]
-            if mode == "weighted":
-                index[b, :m_i] = start + np.arange(m_i)
-                index[b, m_i:] = start
-                weights[b, :m_i] = self.densities[start:start + m_i]
-            else:
-                index[b] = start + rng.choice(m_i, size=width, p=self.densities[start:start + m_i])
-                weights[b] = 1.0 / width
-        return BaselineSet(self.references, index, weights)
+            index[b] = start + rng.choice(m_i, size=width, p=self.densities[start:start + m_i])
+        return BaselineSet(self.references, index, np.full(index.shape, 1.0 / width))
 
     # ------------------------------------------------------------------ files
     def save(self, path) -> Path:
@@ -330,3 +358,23 @@ class LocalDistribution:
     def __repr__(self):
         return (f"LocalDistribution(n_neighbourhoods={self.n_neighbourhoods}, "
                 f"references={self.references.shape[0]}, classes={self.num_classes})")
+
+
+def _squared_distances(logits, centroids):
+    """``[B, n]`` squared Euclidean distances, float64 (as :class:`NearestCentroid` computes
+    them in the graph, so both choose the same neighbourhood)."""
+    return np.sum(np.square(logits[:, None, :] - centroids[None]), axis=2)
+
+
+@dataclass(frozen=True)
+class NearestCentroid:
+    """The neighbourhood of each input inside the compiled loop: the centroid nearest to its
+    logits (the model's outputs), by squared Euclidean distance in float64, as
+    :meth:`LocalDistribution.assign` does on the host (a
+    :class:`~tfpath.protocols.BaselineChoice`)."""
+
+    def choose(self, outputs, centroids):
+        """int32 ``[B]``: the nearest of ``centroids [n, C]`` to each row of ``outputs [B, C]``."""
+        logits = tf.cast(outputs, tf.float64)
+        distances = tf.reduce_sum(tf.square(logits[:, None, :] - centroids[None]), axis=2)
+        return tf.argmin(distances, axis=1, output_type=tf.int32)

@@ -244,6 +244,44 @@ class BaselineSet:
 
 
 @runtime_checkable
+class BaselineChoice(Protocol):
+    """Chooses each input's baseline set from the model's outputs at the inputs, inside the
+    compiled loop (e.g. LPI's nearest neighbourhood). A frozen dataclass: it is part of the
+    loop's compile key; its arrays travel as :attr:`ChosenBaselines.choice_args`."""
+
+    def choose(self, outputs, *args):
+        """TensorFlow-traceable: the row of the candidate tables for each input, int32
+        ``[B]``, from the raw outputs ``[B, ...]`` and ``args`` (tensors)."""
+
+
+@dataclass(frozen=True)
+class ChosenBaselines:
+    """C candidate sets of M weighted baselines; the engine chooses one per input from the
+    model's outputs at the inputs, in the same compiled call as the integral (so the model
+    runs on the inputs inside that call, not in a call of its own before it).
+
+    Attributes:
+      pool: float32 ``[P, ...]`` distinct baseline points.
+      index: int ``[C, M]``: baseline m of candidate set c is ``pool[index[c, m]]``.
+      weights: float64 ``[C, M]``; weight-0 baselines are integrated (their choice is not
+        known before the call) and contribute nothing.
+      choice: the :class:`BaselineChoice`.
+      choice_args: arrays handed to ``choice.choose`` (e.g. centroids).
+    """
+
+    pool: np.ndarray
+    index: np.ndarray
+    weights: np.ndarray
+    choice: Any
+    choice_args: Tuple[np.ndarray, ...] = ()
+
+    @property
+    def size(self) -> int:
+        """M, the number of baselines per input."""
+        return int(self.index.shape[1])
+
+
+@runtime_checkable
 class Baseline(Protocol):
     """Something that gives a weighted baseline set for a batch of inputs (tfpath.baselines)."""
 

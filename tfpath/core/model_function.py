@@ -380,6 +380,37 @@ class ModelFunction:
         self._outputs_checked = True
         return outputs, values.numpy()
 
+    def check_classes_only(self, class_idx) -> bool:
+        """The boundary check without the model call, when the class count is known from an
+        earlier check: checks ``class_idx`` (int ``[n]`` or None) against it and returns True;
+        returns False (nothing checked) when it is not known yet. The outputs, computed later
+        (inside the engine's loop), then go through :meth:`check_computed_outputs`.
+
+        Raises:
+          ValueError: a class out of range.
+        """
+        if self._num_classes is None or not self._outputs_checked:
+            return False
+        if class_idx is None and self.target.needs_class and self._num_classes > 1:
+            return False                        # the full check says what is missing
+        if class_idx is not None:
+            validation.check_class_idx(class_idx, self._num_classes,
+                                       f"call_model_args[{self.class_key!r}]")
+        return True
+
+    def check_computed_outputs(self, outputs, class_idx=None):
+        """:meth:`check_outputs`'s checks of outputs computed elsewhere (the engine's loop).
+
+        Args:
+          outputs: the raw outputs on the inputs, NumPy ``[n, ...]``.
+          class_idx: int ``[n]`` or None.
+
+        Raises:
+          As :meth:`check_outputs`.
+        """
+        output_checks.check_outputs(outputs, self.target, self.output_kind, class_idx,
+                                    f"call_model_args[{self.class_key!r}]")
+
     def _check_once(self, x, class_idx, name):
         """The model's outputs are checked on the first call (one row); classes on every call."""
         if not self._outputs_checked:

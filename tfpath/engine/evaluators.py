@@ -63,6 +63,13 @@ class ModelEvaluator:
     def values(self, points, rows: Rows):
         return self.model_function.values(points, rows.class_idx)
 
+    def outputs_and_values(self, points, class_idx):
+        """The raw outputs at ``points [n, ...]`` and the target's values there (float32
+        ``[n]``), from one forward pass (no gradient). Traceable: the loop runs it on the
+        inputs when it chooses their baselines (:class:`~tfpath.protocols.ChosenBaselines`)."""
+        outputs = self.model_function.call_model(points)
+        return outputs, self.model_function.target_values(outputs, class_idx)
+
     def evaluate_numpy(self, points, class_idx):
         values, grads = self.model_function.compiled("value_and_gradient", points, class_idx)
         return values.numpy(), grads.numpy()

@@ -97,6 +97,9 @@ class Prepared:
     model_function: Optional[ModelFunction]
     outputs: Optional[np.ndarray] = None
     input_values: Optional[np.ndarray] = None
+    #: the model has not run on the inputs yet: the engine's loop computes their outputs,
+    #: which are checked after it (see :meth:`TFPathSaliency._defers_check`)
+    deferred: bool = False
 
 
 @dataclass
@@ -395,14 +398,17 @@ class TFPathSaliency(pair_core.CoreSaliency):
 
     # ------------------------------------------------------------------ the run
     def _prepare(self, x_batch, call_model_function, call_model_args, name="x_batch",
-                 batch=True):
+                 batch=True, defer=False):
         """The evaluator of ``call_model_function`` for the inputs ``x_batch`` ``[B, ...]``.
 
         A :class:`tfpath.ModelFunction` is checked on the inputs (shape, classes, outputs:
-        one forward pass). A PAIR ``call_model_function`` is not called here: its outputs are
-        checked on every call the path makes, as PAIR checks them. ``call_model_args`` is
-        passed to it untouched (any object), except in a batch whose dict holds one
-        ``class_idx`` per input: each input's rows then get a copy with its own class.
+        one forward pass), or with ``defer``, once its class count is known from an earlier
+        call, on shape and classes only (``Prepared.deferred``: the engine's loop computes the
+        outputs, and :meth:`_compute` checks them). A PAIR ``call_model_function`` is not
+        called here: its outputs are checked on every call the path makes, as PAIR checks
+        them. ``call_model_args`` is passed to it untouched (any object), except in a batch
+        whose dict holds one ``class_idx`` per input: each input's rows then get a copy with
+        its own class.
         """
         x = validation.check_array(x_batch, "x_batch", min_rank=1)
         n = x.shape[0]
@@ -414,6 +420,8 @@ class TFPathSaliency(pair_core.CoreSaliency):
             mf = call_model_function
             _check_model_input_shape(mf, x, name)
             class_idx = mf.class_indices(call_model_args, n)
+            if defer and mf.check_classes_only(class_idx):
+                return Prepared(x, engine.ModelEvaluator(mf), class_idx, mf, deferred=True)
             outputs, values = mf.checked_outputs_and_values(x, class_idx)
             return Prepared(x, engine.ModelEvaluator(mf), class_idx, mf, outputs, values)
         if not callable(call_model_function):
@@ -433,7 +441,8 @@ class TFPathSaliency(pair_core.CoreSaliency):
 
     def _explain(self, x_batch, call_model_function, call_model_args, details, kwargs,
                  name="x_batch", batch=True):
-        prep = self._prepare(x_batch, call_model_function, call_model_args, name, batch)
+        prep = self._prepare(x_batch, call_model_function, call_model_args, name, batch,
+                             defer=self._defers_check(call_model_function, kwargs))
         try:
             return self._compute(prep, details, **kwargs)
         except ValueError as e:
@@ -453,6 +462,8 @@ class TFPathSaliency(pair_core.CoreSaliency):
                                   self._points_per_call(plan.batch_size, evaluator), details,
                                   progress=progress_lib.wanted(getattr(self, "progress", None)),
                                   label=type(self).__name__, input_values=prep.input_values)
+        if prep.deferred:
+            prep.model_function.check_computed_outputs(result.outputs, prep.class_idx)
         warn_if_degenerate(result, type(self).__name__)
         return self._report(prep, plan, result, details)
 
@@ -475,6 +486,13 @@ class TFPathSaliency(pair_core.CoreSaliency):
 
     def _plan(self, prep, **kwargs) -> Plan:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def _defers_check(self, call_model_function, kwargs) -> bool:
+        """Whether the plan for ``call_model_function`` and these method arguments can take a
+        deferred
+        :class:`Prepared` (no model call before the engine's; its baselines are chosen inside
+        the loop, see :class:`~tfpath.protocols.ChosenBaselines`). The default: no."""
+        return False
 
     # ------------------------------------------------------------------ helpers for _plan
     @staticmethod

@@ -1,14 +1,16 @@
 """Local Path Integration (Yang, Akhtar, Wen and Mian, "Local Path Integration for
 Attribution", AAAI 2023, Eqs. 4–6): Expected Gradients over each input's local distribution of
 references, weighted by their densities."""
+import dataclasses
+
 import numpy as np
 
 from tfpath.baselines import LocalReferences
 from tfpath.core import validation
+from tfpath.core.model_function import ModelFunction
 from tfpath.methods.base import Plan, TFPathSaliency
 from tfpath.methods.expected_gradients import check_alpha_range, random_alpha_schedule
 from tfpath.paths import StraightPath
-from tfpath.protocols import BaselineSet
 
 ESTIMATORS = ("expectation", "code")
 
@@ -148,15 +150,39 @@ class LPI(TFPathSaliency):
         integ = self._integrator(integrator, "monte_carlo")
         batch_size = validation.check_batch_size(batch_size)
         rng = np.random.default_rng(seed)
-        model = next((m for m in (self.model, self.distribution.model, prep.model_function)
-                      if m is not None), None)
-        base = LocalReferences(self.distribution, model, references, int(rng.integers(2 ** 31)),
-                               _known_logits(prep, model)).resolve(prep.x)
+        reference_seed = int(rng.integers(2 ** 31))
+        if prep.deferred:
+            # the neighbourhoods are chosen inside the engine's call, from the same logits the
+            # boundary check would give (see _defers_check); the same baselines and α
+            self.distribution.check_assignable(prep.x.shape, prep.model_function.num_classes)
+            base = self.distribution.candidates()
+            rows = prep.x.shape[0] * base.size
+        else:
+            model = self._assigning_model(prep.model_function)
+            base = LocalReferences(self.distribution, model, references, reference_seed,
+                                   _known_logits(prep, model)).resolve(prep.x)
+            rows = base.index.size
         if estimator == "code":
-            base = BaselineSet(base.pool, base.index, base.weights / self.distribution.n_references,
-                               base.context)
-        schedule = random_alpha_schedule(rng, k, base.index.size, alpha_range)
+            base = dataclasses.replace(base,
+                                       weights=base.weights / self.distribution.n_references)
+        schedule = random_alpha_schedule(rng, k, rows, alpha_range)
         return Plan(StraightPath(), integ, schedule, base, batch_size=batch_size)
+
+    def _assigning_model(self, model_function):
+        """The model whose logits assign inputs to neighbourhoods (see the class)."""
+        return next((m for m in (self.model, self.distribution.model, model_function)
+                     if m is not None), None)
+
+    def _defers_check(self, call_model_function, kwargs):
+        """The weighted references of a :class:`tfpath.ModelFunction` whose outputs are the
+        assigning model's logits are chosen inside the engine's call (no model call before
+        it): the boundary check's forward pass would only give those logits."""
+        mf = call_model_function
+        if kwargs.get("references", "weighted") != "weighted" or not isinstance(
+                mf, ModelFunction) or mf.output_kind != "logits":
+            return False
+        model = self._assigning_model(mf)
+        return model is mf or model is mf.model
 
 
 def _known_logits(prep, model):
