@@ -118,6 +118,7 @@ class LocalDistribution:
         self.fit_seconds = None
         self._check()
         self._logits = None
+        self._candidates = None
 
     def _check(self):
         n = self.centroids.shape[0]
@@ -262,8 +263,17 @@ class LocalDistribution:
 
         Returns:
           :class:`~tfpath.protocols.ChosenBaselines` with one candidate set per neighbourhood,
-          ``M = max_i m_i`` (a neighbourhood with fewer references has weight-0 slots).
+          ``M = max_i m_i`` (a neighbourhood with fewer references has weight-0 slots). It is
+          built once from the fitted arrays (again if one of them is replaced), so that the
+          engine converts it to tensors once.
         """
+        arrays = (self.references, self.densities, self.offsets, self.centroids)
+        if self._candidates is None or any(a is not b for a, b in
+                                           zip(self._candidates[0], arrays)):
+            self._candidates = (arrays, self._build_candidates())
+        return self._candidates[1]
+
+    def _build_candidates(self) -> ChosenBaselines:
         counts = np.diff(self.offsets)
         slots = np.arange(int(counts.max()))
         used = slots[None, :] < counts[:, None]                             # [n, M]

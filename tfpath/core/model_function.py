@@ -112,6 +112,7 @@ class ModelFunction:
                                if layer_name else None)
         self._outputs_checked = False
         self._num_classes = None
+        self._input_shape = None
         self.compiled = CompiledCalls({
             "value_and_gradient": self.value_and_gradient,
             "values": self.values,
@@ -315,15 +316,18 @@ class ModelFunction:
     @property
     def declared_input_shape(self) -> Optional[tuple]:
         """One input's shape as the Keras model declares it (None entries for free axes), or
-        None (plain callables, unbuilt or multi-input models)."""
+        None (plain callables, unbuilt or multi-input models). A built model's shape does not
+        change: it is read once (every method call checks it twice)."""
+        if self._input_shape is not None:
+            return self._input_shape
         try:
             shape = self.model.input_shape
         except (AttributeError, ValueError):      # callables, unbuilt or multi-input models
             return None
         if isinstance(shape, tuple) and len(shape) >= 1 and all(
                 isinstance(d, (int, type(None))) for d in shape):
-            return tuple(shape[1:])
-        return None
+            self._input_shape = tuple(shape[1:])
+        return self._input_shape
 
     @property
     def num_classes(self) -> Optional[int]:

@@ -36,6 +36,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 import tensorflow as tf
 
+from tfpath.core import memo
 from tfpath.core import progress as progress_lib
 from tfpath.core.compiled import quiet_tracing
 from tfpath.protocols import ChosenBaselines, Evaluation, Rows, Schedule
@@ -512,17 +513,21 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines,
         for name, v in baselines.context.items()}
     if chosen:
         row_pool = padded                   # each row's slot in the chosen [B, M] sets
-        choice = {"index": tf.constant(np.asarray(baselines.index, np.int32)),
-                  "weights": tf.constant(table),
-                  "args": tuple(tf.constant(a) for a in baselines.choice_args)}
+        # a chosen set is a fixed table (e.g. a fitted LocalDistribution's): its tensors are
+        # made once per set object
+        pool, choice = memo.memoized(baselines, "engine", "tensors", lambda: (
+            tf.constant(np.asarray(baselines.pool, np.float32)),
+            {"index": tf.constant(np.asarray(baselines.index, np.int32)),
+             "weights": tf.constant(table),
+             "args": tuple(tf.constant(a) for a in baselines.choice_args)}))
     else:
         row_pool = baselines.index.reshape(-1)[padded]
-        choice = None
+        pool, choice = tf.constant(np.asarray(baselines.pool, np.float32)), None
     input_context = {name: tf.constant(v) for name, v in (context or {}).items()}
     if key.progress:
         _BAR.append(progress_lib.Progress(calls, label, enabled=True, unit="call"))
     try:
-        args = (tf.constant(x), tf.constant(np.asarray(baselines.pool, np.float32)),
+        args = (tf.constant(x), pool,
                 tf.constant(padded // m, tf.int32), tf.constant(row_pool, tf.int32),
                 tf.constant(row_weight), tf.constant(params), tf.constant(node_weights),
                 tf.constant(k, tf.int32),
