@@ -489,9 +489,9 @@ class TFPathSaliency(pair_core.CoreSaliency):
 
     def _defers_check(self, call_model_function, kwargs) -> bool:
         """Whether the plan for ``call_model_function`` and these method arguments can take a
-        deferred
-        :class:`Prepared` (no model call before the engine's; its baselines are chosen inside
-        the loop, see :class:`~tfpath.protocols.ChosenBaselines`). The default: no."""
+        deferred :class:`Prepared` (no model call before the engine's; its baselines are
+        chosen inside the loop, see :class:`~tfpath.protocols.ChosenBaselines`). The default:
+        no."""
         return False
 
     # ------------------------------------------------------------------ helpers for _plan
