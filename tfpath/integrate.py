@@ -181,8 +181,7 @@ class Rule:
         return {"attr": state["attr"] + tf.cast(chunk, tf.float64)}
 
     def result(self, state, f_first, f_last):
-        attr = state["attr"]
-        return attr, tf.zeros(tf.shape(attr)[:1], tf.float64)
+        return state["attr"], None                          # no residual
 
 
 @dataclass(frozen=True)

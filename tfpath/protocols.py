@@ -207,8 +207,9 @@ class Integrator(Protocol):
         on reversed paths): the result is linear in ``weights``."""
 
     def result(self, state, f_first, f_last):
-        """``(attribution [G, ...] float64, residual [G] float64)``. ``f_first`` / ``f_last``
-        are F at the loop's ends (or None)."""
+        """``(attribution [G, ...] float64, residual [G] float64 or None)``: None when the
+        integrator has no residual (the engine then keeps none). ``f_first`` / ``f_last`` are
+        F at the loop's ends (or None)."""
 
 
 @dataclass(frozen=True)

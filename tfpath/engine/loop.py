@@ -125,8 +125,8 @@ class PathResult:
 def _tile(t, times):
     """``t [G, ...]`` repeated ``times`` times along a new leading axis, flattened:
     ``[times·G, ...]`` in node-major order (the order of flattened ``[T, G, ...]`` points)."""
-    if t is None:
-        return None
+    if t is None or times == 1:
+        return t
     return tf.reshape(tf.tile(t[None], tf.concat([[times], tf.ones([tf.rank(t)], tf.int32)], 0)),
                       tf.concat([[times * tf.shape(t)[0]], tf.shape(t)[1:]], 0))
 
@@ -326,7 +326,8 @@ def _run(key: LoopKey, evaluator, x, pool, row_input, row_pool, row_weight, para
         attr_rows, residual_rows, values, f_start, f_end, end, summary = _run_group(
             key, evaluator, rows, params[:, sl], node_weights[:, sl] * w[None, :], n_nodes)
         attr = attr + _sum_into_inputs(attr_rows, r_input, n_inputs)
-        residual = residual + _sum_into_inputs(residual_rows, r_input, n_inputs)
+        if residual_rows is not None:
+            residual = residual + _sum_into_inputs(residual_rows, r_input, n_inputs)
         attr.set_shape(x.shape)
         residual.set_shape(x.shape[:1])
         tas = dict(tas)
