@@ -174,12 +174,11 @@ def test_chosen_baselines_errors_name_the_argument(linear_mf):
     x = np.zeros((2, 5), np.float32)
     pool = np.ones((2, 5), np.float32)
     schedule = Schedule(np.full((1, 2), 0.5), np.ones((1, 2)), False, False)
-    for weights in (np.array([[1.0], [-1.0]]), np.array([[1.0], [0.0]])):
-        chosen = ChosenBaselines(pool, np.array([[0], [1]]), weights, SignOfFirstOutput(),
-                                 (np.float32(0.0),))
+    for weights in (np.array([[1.0], [-1.0]]), np.array([[1.0], [0.0]]),
+                    np.array([[1.0], [np.nan]]), np.ones((2, 2))):
         with pytest.raises(ValueError, match="baseline_weights"):
-            engine.integrate(engine.ModelEvaluator(linear_mf), StraightPath(),
-                             integrate.MonteCarlo(), x, chosen, schedule)
+            ChosenBaselines(pool, np.array([[0], [1]]), weights, SignOfFirstOutput(),
+                            (np.float32(0.0),))
     callback = engine.CallbackEvaluator(linear_mf, None, False)
     chosen = ChosenBaselines(pool, np.array([[0], [1]]), np.ones((2, 1)), SignOfFirstOutput(),
                              (np.float32(0.0),))

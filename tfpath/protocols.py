@@ -268,6 +268,10 @@ class ChosenBaselines:
         known before the call) and contribute nothing.
       choice: the :class:`BaselineChoice`.
       choice_args: arrays handed to ``choice.choose`` (e.g. centroids).
+
+    Raises:
+      ValueError: weights of another shape than ``index``, negative or non-finite weights, or
+        a candidate set whose weights sum to 0 (named ``baseline_weights``).
     """
 
     pool: np.ndarray
@@ -275,6 +279,16 @@ class ChosenBaselines:
     weights: np.ndarray
     choice: Any
     choice_args: Tuple[np.ndarray, ...] = ()
+
+    def __post_init__(self):
+        weights = np.asarray(self.weights, np.float64)
+        if weights.shape != np.shape(self.index) or weights.ndim != 2:
+            raise ValueError(f"baseline_weights: expected one weight per candidate baseline, "
+                             f"shape {np.shape(self.index)}; received {weights.shape}")
+        if not np.all(np.isfinite(weights)) or np.any(weights < 0) or np.any(
+                weights.sum(axis=1) <= 0):
+            raise ValueError("baseline_weights: a candidate set has negative or non-finite "
+                             "weights, or weights that sum to 0")
 
     @property
     def size(self) -> int:

@@ -447,10 +447,7 @@ def integrate(evaluator, path, integrator, x: np.ndarray, baselines,
             raise TypeError("baselines: chosen from the model's outputs inside the compiled "
                             "loop, which needs a tfpath.ModelFunction, not a PAIR callback")
         m = baselines.size
-        table = np.asarray(baselines.weights, np.float64)
-        if np.any(table < 0) or np.any(table.sum(axis=1) <= 0):
-            raise ValueError("baseline_weights: a candidate set has negative weights or "
-                             "weights that sum to 0")
+        table = np.asarray(baselines.weights, np.float64)    # checked by ChosenBaselines
         weights = None                       # known once chosen, inside the call
         keep = np.arange(n_inputs * m)       # every (input, slot) row
     else:
