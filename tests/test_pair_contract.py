@@ -81,7 +81,8 @@ def test_a_function_written_for_batch_size_1_works_with_the_defaults():
     batched = Recorder()
     fast = tfpath.IntegratedGradients().GetMask(X, batched, x_baseline=BASELINE,
                                                 x_steps=1000, batch_size="auto")
-    assert len(batched.calls) < 10 and sum(s[0] for s in batched.shapes()) == 1000
+    # (dozens of points per call, not one: at most 64 each by default)
+    assert len(batched.calls) < 20 and sum(s[0] for s in batched.shapes()) == 1000
     np.testing.assert_allclose(fast, mask, rtol=1e-5)
     with pytest.raises(ValueError, match="batch_size: expected None, 'auto' or an integer"):
         tfpath.IntegratedGradients().GetMask(X, batched, batch_size="fast")
