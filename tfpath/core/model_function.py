@@ -330,6 +330,11 @@ class ModelFunction:
         return self._input_shape
 
     @property
+    def _class_argument(self) -> str:
+        """How error messages name the classes: ``call_model_args['class_idx']``."""
+        return f"call_model_args[{self.class_key!r}]"
+
+    @property
     def num_classes(self) -> Optional[int]:
         """The number of classes K, known once outputs have been checked (else None)."""
         return self._num_classes
@@ -361,7 +366,7 @@ class ModelFunction:
         Raises:
           As :meth:`check_outputs`.
         """
-        class_name = f"call_model_args[{self.class_key!r}]"
+        class_name = self._class_argument
         classes = None if class_idx is None else tf.constant(class_idx, tf.int32)
         if self._num_classes is not None and class_idx is not None:
             # the class count is known from earlier outputs: the classes are checked first,
@@ -369,8 +374,7 @@ class ModelFunction:
             validation.check_class_idx(class_idx, self._num_classes, class_name)
             values, outputs = self.compiled("values_and_outputs", x, classes)
             outputs = outputs.numpy()
-            output_checks.check_outputs(outputs, self.target, self.output_kind, class_idx,
-                                        class_name)
+            self.check_computed_outputs(outputs, class_idx)
         else:
             outputs = self.compiled("outputs", x).numpy()
             num_classes = output_checks.check_outputs(outputs, self.target, self.output_kind,
@@ -399,7 +403,7 @@ class ModelFunction:
             return False                        # the full check says what is missing
         if class_idx is not None:
             validation.check_class_idx(class_idx, self._num_classes,
-                                       f"call_model_args[{self.class_key!r}]")
+                                       self._class_argument)
         return True
 
     def check_computed_outputs(self, outputs, class_idx=None):
@@ -413,7 +417,7 @@ class ModelFunction:
           As :meth:`check_outputs`.
         """
         output_checks.check_outputs(outputs, self.target, self.output_kind, class_idx,
-                                    f"call_model_args[{self.class_key!r}]")
+                                    self._class_argument)
 
     def _check_once(self, x, class_idx, name):
         """The model's outputs are checked on the first call (one row); classes on every call."""
@@ -428,7 +432,7 @@ class ModelFunction:
         if not call_model_args or self.class_key not in call_model_args:
             return None
         return validation.check_class_indices(call_model_args[self.class_key], n,
-                                              f"call_model_args[{self.class_key!r}]")
+                                              self._class_argument)
 
     def __call__(self, x_value_batch, call_model_args=None, expected_keys=None):
         """PAIR ``call_model_function``: returns the requested keys for a batch.
@@ -453,7 +457,7 @@ class ModelFunction:
                                  f"{keys.ALL_KEYS}")
         n = x.shape[0]
         class_idx = self.class_indices(call_model_args, n)
-        self._check_once(x, class_idx, f"call_model_args[{self.class_key!r}]")
+        self._check_once(x, class_idx, self._class_argument)
         want_conv = any(k in (keys.CONVOLUTION_LAYER_VALUES, keys.CONVOLUTION_OUTPUT_GRADIENTS)
                         for k in expected_keys)
         if want_conv and self._layer_forward is None:

@@ -384,8 +384,8 @@ def _compiled(evaluator, key: LoopKey, args):
     if fn is None:
         specs = [tf.nest.map_structure(_relaxed, a) for a in args]
         specs[5], specs[6] = _relaxed(args[5], 2), _relaxed(args[6], 2)   # params, weights
-        specs[-3] = tf.nest.map_structure(lambda t: _relaxed(t, t.shape.rank), chosen or {})
-        specs[-3] = specs[-3] or None
+        if chosen is not None:                   # the candidate tables: every axis free
+            specs[-3] = tf.nest.map_structure(lambda t: _relaxed(t, t.shape.rank), chosen)
         function = quiet_tracing(tf.function(functools.partial(_run, key, evaluator)))
         fn = cache[(key, contexts, arity)] = function.get_concrete_function(*specs)
     return fn

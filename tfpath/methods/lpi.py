@@ -178,16 +178,19 @@ class LPI(TFPathSaliency):
         assigning model's logits are chosen inside the engine's call (no model call before
         it): the boundary check's forward pass would only give those logits."""
         mf = call_model_function
-        if kwargs.get("references", "weighted") != "weighted" or not isinstance(
-                mf, ModelFunction) or mf.output_kind != "logits":
-            return False
-        model = self._assigning_model(mf)
-        return model is mf or model is mf.model
+        return (kwargs.get("references", "weighted") == "weighted"
+                and isinstance(mf, ModelFunction)
+                and _outputs_are_logits_of(mf, self._assigning_model(mf)))
+
+
+def _outputs_are_logits_of(mf, model):
+    """Whether the outputs of the model function ``mf`` are the logits ``model`` gives."""
+    return mf.output_kind == "logits" and (model is mf or model is mf.model)
 
 
 def _known_logits(prep, model):
     """The inputs' logits from the boundary check, when ``model`` gives exactly those."""
     mf = prep.model_function
-    if mf is None or prep.outputs is None or mf.output_kind != "logits":
+    if mf is None or prep.outputs is None or not _outputs_are_logits_of(mf, model):
         return None
-    return prep.outputs if model is mf or model is mf.model else None
+    return prep.outputs
