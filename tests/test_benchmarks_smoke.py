@@ -40,6 +40,10 @@ def test_speed_benchmark_limits_count_the_methods_gradient_evaluations():
     assert all(np.isfinite(r) and r > 0 for r in out["ratios"].values())
     assert set(out["paired"]) == set(out["ratios"])
     assert all(np.isfinite(r) and r > 0 for r in out["paired"].values())
+    # each target is judged on its method's paired ratio
+    assert set(out["targets"]) == set(speed.TARGETS)
+    assert out["targets"]["LPI"] == (out["paired"]["tfpath LPI (m=3, k=1)"],
+                                     out["paired"]["tfpath LPI (m=3, k=1)"] <= 1.2)
     assert {"tfpath IG", "tfpath EG (4 samples)", "tfpath LPI (m=3, k=1)",
             "tfpath IG² (1 reference)"} <= set(out["ratios"])
 
