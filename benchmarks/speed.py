@@ -34,8 +34,7 @@ ratios are printed:
   limit, so a ratio below 1 is noise) and from 1.05 to 1.38 with 6 s, where the paired medians
   ranged from 1.08 to 1.15.
 
-The last line compares the paired ratios with the targets (IG ≤ 1.1, Expected Gradients and LPI
-≤ 1.2, Guided IG ≤ 2.5 times the limit).
+The last line compares the paired ratios with the targets, :data:`TARGETS`.
 
     python benchmarks/speed.py [--images 16] [--steps 128] [--repeats 5] [--min-seconds 6]
 """
